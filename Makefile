@@ -1,0 +1,71 @@
+# predlog: every target sets up what it needs; `make run` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.9
+MODELS_DIR ?= var/models
+STAMP := $(VENV)/.installed
+
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install models run test test-fast lint format bench lock clean system-deps
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+## install: the project and every dependency group into .venv, from the lock files
+install: $(STAMP)
+$(STAMP): $(UV) requirements/dev.txt pyproject.toml
+	$(UV) venv --allow-existing --python $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(VENV) $(UV) pip sync requirements/dev.txt
+	VIRTUAL_ENV=$(VENV) $(UV) pip install --no-deps -e .
+	touch $(STAMP)
+
+## lock: recompute the pinned requirement files from pyproject.toml
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --all-extras --group dev --python-version 3.11 --generate-hashes --universal -q -o requirements/dev.txt
+	$(UV) pip compile pyproject.toml --extra api --extra sidecar --extra dashboard --python-version 3.11 --generate-hashes --universal -q -o requirements/runtime.txt
+	$(UV) pip compile pyproject.toml --extra train --python-version 3.11 --generate-hashes --universal -q -o requirements/train.txt
+	$(UV) pip compile pyproject.toml --extra client --python-version 3.11 --generate-hashes --universal -q -o requirements/client.txt
+
+## system-deps: Debian packages the tests drive (headless Chromium, wrk)
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## models: train the demo bundles if they are missing
+models: install
+	@test -f $(MODELS_DIR)/.trained || ( $(BIN)/predlog train --out $(MODELS_DIR) && touch $(MODELS_DIR)/.trained )
+
+## run: start the whole system on the embedded SQLite store
+run: models
+	$(BIN)/predlog run --models $(MODELS_DIR)
+
+## lint: ruff and mypy --strict
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## test: lint, then the whole suite
+test: install system-deps models lint
+	$(BIN)/pytest
+
+## bench: the figures in the README
+bench: install system-deps models
+	$(BIN)/python -m bench --models $(MODELS_DIR)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache

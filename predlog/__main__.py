@@ -1,0 +1,5 @@
+"""``python -m predlog``."""
+
+from predlog.cli import main
+
+main()

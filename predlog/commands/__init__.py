@@ -1,0 +1,1 @@
+"""One module per ``predlog`` subcommand; each exposes ``command``."""

@@ -1,0 +1,1 @@
+"""The SQL log store: schema, engine, migrations, writes and queries."""

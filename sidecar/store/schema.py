@@ -1,0 +1,175 @@
+"""The log store's tables (SQLAlchemy 2). The sidecar owns them; Alembic migrates them.
+
+Times are stored as UTC timestamps. ``predictions`` holds one row per request;
+``rollups`` one row per minute, model, version, endpoint and status, with latency and
+outlier-score histograms; ``dead_letters`` what failed validation; ``streams`` the
+per-process sequence bookkeeping from which lost records are counted.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from sidecar.store.histogram import LATENCY_BUCKETS, SCORE_BUCKETS
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        # SQLite keeps naive text; a naive UTC value sorts and compares correctly there.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Prediction(Base):
+    """One request to the api: the record as received, flattened for queries."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(64), unique=True)
+    request_id: Mapped[str | None] = mapped_column(String(256))
+    schema_version: Mapped[int] = mapped_column(SmallInteger)
+    event_time: Mapped[datetime]
+    stored_at: Mapped[datetime]
+    endpoint: Mapped[str] = mapped_column(String(128))
+    method: Mapped[str] = mapped_column(String(8))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    model: Mapped[str | None] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(128))
+    routing: Mapped[str | None] = mapped_column(String(16))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[Any | None] = mapped_column(JSONType)
+    results: Mapped[Any | None] = mapped_column(JSONType)
+    is_outlier: Mapped[bool] = mapped_column(Boolean)
+    max_outlier_score: Mapped[float | None] = mapped_column(Float)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    inference_ms: Mapped[float | None] = mapped_column(Float)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(None, "event_time"),
+        Index(None, "model", "version", "event_time"),
+        Index(None, "request_id"),
+        Index(None, "is_outlier", "event_time"),
+        Index(None, "status", "event_time"),
+    )
+
+
+LATENCY_COLUMNS = tuple(f"lat_h{i:02d}" for i in range(LATENCY_BUCKETS))
+SCORE_COLUMNS = tuple(f"score_h{i:02d}" for i in range(SCORE_BUCKETS))
+
+
+class Rollup(Base):
+    """Per-minute aggregate by model, version, endpoint and status.
+
+    ``model`` and ``version`` are '' for requests that reached no model. ``lat_hNN``
+    count requests per latency bucket (``histogram.LATENCY_BOUNDS_MS``); ``score_hNN``
+    count rows per outlier-score bucket of width 1/``SCORE_BUCKETS``.
+    """
+
+    __tablename__ = "rollups"
+
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    outlier_requests: Mapped[int] = mapped_column(BigInteger)
+    outlier_rows: Mapped[int] = mapped_column(BigInteger)
+    latency_sum_ms: Mapped[float] = mapped_column(Float)
+    latency_max_ms: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        *(Column(name, BigInteger, nullable=False) for name in (*LATENCY_COLUMNS, *SCORE_COLUMNS)),
+        Index(None, "minute", "model", "version"),
+    )
+
+
+class DeadLetter(Base):
+    """A received record that failed validation, kept with its raw bytes and the reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    tag: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Stream(Base):
+    """Sequence bookkeeping per api process: ``max_seq - received`` records are missing."""
+
+    __tablename__ = "streams"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    max_seq: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger)
+
+
+metadata = Base.metadata
+predictions = Prediction.__table__
+rollups = Rollup.__table__
+dead_letters = DeadLetter.__table__
+streams = Stream.__table__
