@@ -65,7 +65,10 @@ test: install system-deps models lint
 
 ## bench: the figures in the README
 bench: install system-deps models
-	$(BIN)/python -m bench --models $(MODELS_DIR)
+	$(BIN)/python -m bench --models $(MODELS_DIR) $(PARTS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache
+
+# Images, Kubernetes manifests and deployment (build_all, push_all, deploy, delete, render).
+-include deploy.mk

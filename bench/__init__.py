@@ -1,0 +1,1 @@
+"""predlog's benchmarks: each module's ``main(argv)`` runs one and returns its figures."""
