@@ -68,7 +68,7 @@ bench: install system-deps models
 	$(BIN)/python -m bench --models $(MODELS_DIR) $(PARTS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .venv-checkov var .mypy_cache .ruff_cache .pytest_cache
 
 # Images, Kubernetes manifests and deployment (build_all, push_all, deploy, delete, render).
--include deploy.mk
+include deploy.mk

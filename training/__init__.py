@@ -1,1 +1,4 @@
-"""predlog training."""
+"""predlog training: builds model bundles (scikit-learn + pyod, exported for the api's runtime).
+
+Needs the ``train`` extra; the api itself never imports this package.
+"""

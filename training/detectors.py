@@ -1,0 +1,160 @@
+"""Fit pyod outlier detectors and extract what scoring needs at serve time (numpy parameters).
+
+The api scores with ``api.runtime.outlier``; the formulas there reproduce pyod's
+``decision_function`` for these detectors, which the training tests check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from pyod.models.knn import KNN
+from pyod.models.mcd import MCD
+
+from api.runtime.outlier import unit_score
+
+F64 = npt.NDArray[np.float64]
+
+NORMAL_SCORE = 0.4
+"""outlier_score of a row with the median training raw score."""
+THRESHOLD_SCORE = 0.7
+"""outlier_score at pyod's threshold (the (1 - contamination) quantile of training scores)."""
+
+
+@dataclass(frozen=True)
+class FittedDetector:
+    """A fitted pyod detector and its serve-time form."""
+
+    kind: Literal["knn", "mahalanobis"]
+    algorithm: str
+    params: dict[str, npt.NDArray[Any]]
+    contamination: float
+    raw_threshold: float
+    center: float
+    slope: float
+    pyod_model: Any
+    """The pyod estimator itself (training and tests only)."""
+    input_mean: F64 | None = None
+    input_scale: F64 | None = None
+    """Set when ``pyod_model`` was fitted on standardised rows."""
+
+    def decision_function(self, x: F64) -> F64:
+        """pyod's raw scores for raw (unstandardised) rows."""
+        if self.input_mean is not None and self.input_scale is not None:
+            x = (x - self.input_mean) / self.input_scale
+        out: F64 = np.asarray(self.pyod_model.decision_function(x), dtype=np.float64)
+        return out
+
+    def to_onnx(self) -> bytes:
+        """The raw-score function as an ONNX graph (float32 ``input`` -> float64 ``raw``).
+
+        Only for the Gaussian kind; the KNN kind is served from its npz parameters.
+        """
+        if self.kind != "mahalanobis":
+            raise ValueError(f"no ONNX export for {self.kind!r} detectors")
+        location, precision = self.params["location"], self.params["precision"]
+        d = len(location)
+        graph = helper.make_graph(
+            [
+                helper.make_node("Cast", ["input"], ["x64"], to=TensorProto.DOUBLE),
+                helper.make_node("Sub", ["x64", "location"], ["centered"]),
+                helper.make_node("MatMul", ["centered", "precision"], ["projected"]),
+                helper.make_node("Mul", ["projected", "centered"], ["squares"]),
+                helper.make_node("ReduceSum", ["squares", "axes"], ["raw"], keepdims=0),
+            ],
+            "mahalanobis",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, d])],
+            [helper.make_tensor_value_info("raw", TensorProto.DOUBLE, [None])],
+            initializer=[
+                numpy_helper.from_array(np.asarray(location, dtype=np.float64), "location"),
+                numpy_helper.from_array(np.asarray(precision, dtype=np.float64), "precision"),
+                numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
+            ],
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="predlog"
+        )
+        onnx.checker.check_model(model)
+        data: bytes = model.SerializeToString()
+        return data
+
+    @property
+    def threshold(self) -> float:
+        """The threshold in outlier-score space."""
+        return float(unit_score(np.array([self.raw_threshold]), self.center, self.slope)[0])
+
+
+def logistic_map(train_scores: F64, raw_threshold: float) -> tuple[float, float]:
+    """``(center, slope)`` so that the median training score maps to NORMAL_SCORE and the
+    threshold to THRESHOLD_SCORE; far beyond the threshold the score tends to 1."""
+    median = float(np.median(train_scores))
+    spread = max(raw_threshold - median, 1e-6 * max(abs(median), 1.0))
+    lo, hi = (
+        np.log(NORMAL_SCORE / (1 - NORMAL_SCORE)),
+        np.log(THRESHOLD_SCORE / (1 - THRESHOLD_SCORE)),
+    )
+    slope = float((hi - lo) / spread)
+    center = float(median - lo / slope)
+    return center, slope
+
+
+def fit_knn(
+    x: F64, contamination: float = 0.05, n_neighbors: int = 5, method: str = "largest"
+) -> FittedDetector:
+    """pyod KNN on standardised features; serve-time parameters are the standardised rows."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    model = KNN(contamination=contamination, n_neighbors=n_neighbors, method=method).fit(z)
+    raw_threshold = float(model.threshold_)
+    center, slope = logistic_map(
+        np.asarray(model.decision_scores_, dtype=np.float64), raw_threshold
+    )
+    params = {
+        "mean": mean,
+        "scale": scale,
+        "train": z,
+        "k": np.array(n_neighbors),
+        "method": np.array(method),
+    }
+    return FittedDetector(
+        "knn",
+        "pyod.models.knn.KNN",
+        params,
+        contamination,
+        raw_threshold,
+        center,
+        slope,
+        model,
+        mean,
+        scale,
+    )
+
+
+def fit_mcd(x: F64, contamination: float = 0.05, random_state: int = 0) -> FittedDetector:
+    """pyod MCD (robust covariance); serve-time parameters are its location and precision."""
+    model = MCD(contamination=contamination, random_state=random_state).fit(x)
+    raw_threshold = float(model.threshold_)
+    center, slope = logistic_map(
+        np.asarray(model.decision_scores_, dtype=np.float64), raw_threshold
+    )
+    params = {
+        "location": np.asarray(model.detector_.location_, dtype=np.float64),
+        "precision": np.asarray(model.detector_.get_precision(), dtype=np.float64),
+    }
+    return FittedDetector(
+        "mahalanobis",
+        "pyod.models.mcd.MCD",
+        params,
+        contamination,
+        raw_threshold,
+        center,
+        slope,
+        model,
+    )
