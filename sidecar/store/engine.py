@@ -6,41 +6,53 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+
+from sidecar.store.jsontext import dumps_json
 
 DEFAULT_STORE_URL = "sqlite:///var/predlog.db"
 """The embedded default: an SQLite file under ./var/."""
 
 
-def make_engine(url: str, *, readonly: bool = False, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite files get WAL mode, ``readonly`` opens without writes."""
+def make_engine(url: str | URL, *, readonly: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite files get WAL mode, ``readonly`` opens without writes.
+
+    Read-only means: SQLite files open with ``mode=ro`` and ``PRAGMA query_only``;
+    PostgreSQL sessions start with ``default_transaction_read_only=on``.
+    """
     parsed = make_url(url)
+    kwargs.setdefault("json_serializer", dumps_json)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, readonly=readonly, **kwargs)
+        return _sqlite_engine(parsed, readonly=readonly, **kwargs)
     if readonly:
-        kwargs.setdefault("connect_args", {})["options"] = "-c default_transaction_read_only=on"
+        connect_args = dict(kwargs.get("connect_args", {}))
+        options = connect_args.get("options", "")
+        connect_args["options"] = f"{options} -c default_transaction_read_only=on".strip()
+        kwargs["connect_args"] = connect_args
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    return create_engine(parsed, **kwargs)
 
 
-def _sqlite_engine(url: str, *, readonly: bool, **kwargs: Any) -> Engine:
-    parsed = make_url(url)
+def _sqlite_engine(parsed: URL, *, readonly: bool, **kwargs: Any) -> Engine:
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database)
-        if not readonly:
-            path.parent.mkdir(parents=True, exist_ok=True)
         if readonly:
+            # A reader must never create the file, nor write to it.
             parsed = parsed.set(
                 database=f"file:{path.resolve()}",
                 query={**parsed.query, "mode": "ro", "uri": "true"},
             )
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        if not readonly:
+        if readonly:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")

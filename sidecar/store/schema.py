@@ -9,7 +9,7 @@ per-process sequence bookkeeping from which lost records are counted.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -107,6 +108,8 @@ class Prediction(Base):
         Index(None, "request_id"),
         Index(None, "is_outlier", "event_time"),
         Index(None, "status", "event_time"),
+        # Loss accounting walks each process's sequence numbers in order (queries.gaps).
+        Index(None, "host", "pid", "seq"),
     )
 
 
@@ -169,7 +172,8 @@ class Stream(Base):
 
 
 metadata = Base.metadata
-predictions = Prediction.__table__
-rollups = Rollup.__table__
-dead_letters = DeadLetter.__table__
-streams = Stream.__table__
+# Typed as Table (not FromClause) so that insert(), .c and friends type-check in callers.
+predictions = cast(Table, Prediction.__table__)
+rollups = cast(Table, Rollup.__table__)
+dead_letters = cast(Table, DeadLetter.__table__)
+streams = cast(Table, Stream.__table__)

@@ -82,6 +82,9 @@ def upgrade() -> None:
     with op.batch_alter_table("predictions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_predictions_event_time"), ["event_time"], unique=False)
         batch_op.create_index(
+            batch_op.f("ix_predictions_host_pid_seq"), ["host", "pid", "seq"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_predictions_is_outlier_event_time"),
             ["is_outlier", "event_time"],
             unique=False,
@@ -187,6 +190,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_predictions_request_id"))
         batch_op.drop_index(batch_op.f("ix_predictions_model_version_event_time"))
         batch_op.drop_index(batch_op.f("ix_predictions_is_outlier_event_time"))
+        batch_op.drop_index(batch_op.f("ix_predictions_host_pid_seq"))
         batch_op.drop_index(batch_op.f("ix_predictions_event_time"))
 
     op.drop_table("predictions")

@@ -1,0 +1,172 @@
+"""How a PredictionRecord maps onto a ``predictions`` row, and back."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from sidecar.record import PredictionRecord, RowResult
+from sidecar.store.jsontext import dumps_json
+
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "dumps_json",
+    "prediction_row",
+    "prediction_values",
+    "record_from_row",
+    "to_datetime",
+    "unstorable",
+]
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "job_id",
+    "request_id",
+    "schema_version",
+    "event_time",
+    "stored_at",
+    "endpoint",
+    "method",
+    "status",
+    "model",
+    "version",
+    "routing",
+    "n_rows",
+    "inputs",
+    "results",
+    "is_outlier",
+    "max_outlier_score",
+    "latency_ms",
+    "inference_ms",
+    "host",
+    "pid",
+    "seq",
+    "error",
+)
+"""Columns the writer fills (every column but the surrogate ``id``), in insert order."""
+
+_RECORD_FIELDS = tuple(PredictionRecord.model_fields)
+_PLAIN_FIELDS = tuple(f for f in _RECORD_FIELDS if f not in {"event_time", "results"})
+_RESULT_FIELDS = tuple(RowResult.model_fields)
+
+
+def to_datetime(epoch_seconds: float) -> datetime:
+    """A timezone-aware UTC datetime for an epoch time (rounded to the microsecond)."""
+    return datetime.fromtimestamp(epoch_seconds, UTC)
+
+
+def prediction_row(record: PredictionRecord, stored_at: datetime) -> dict[str, Any]:
+    """The ``predictions`` row for ``record``; inputs and results stay JSON-ready lists."""
+    # Attribute reads, not model_dump(): this runs for every record at ingest rates.
+    row = {name: getattr(record, name) for name in _PLAIN_FIELDS}
+    results = record.results
+    if results:
+        row["results"] = [{name: getattr(r, name) for name in _RESULT_FIELDS} for r in results]
+        row["max_outlier_score"] = max(r.outlier_score for r in results)
+        row["is_outlier"] = any(r.is_outlier for r in results)
+    else:
+        row["results"] = None if results is None else []
+        row["max_outlier_score"] = None
+        row["is_outlier"] = False
+    inputs = record.inputs
+    row["n_rows"] = len(inputs) if inputs is not None else len(results or ())
+    row["event_time"] = to_datetime(record.event_time)
+    row["stored_at"] = stored_at
+    return row
+
+
+_RESULTS_JSON: TypeAdapter[list[RowResult]] = TypeAdapter(list[RowResult])
+
+
+def prediction_values(
+    record: PredictionRecord, stored_at: Any, convert_time: Callable[[datetime], Any]
+) -> tuple[Any, ...]:
+    """The row for ``record`` as a tuple in ``PREDICTION_COLUMNS`` order, JSON as text.
+
+    ``convert_time`` turns event_time into what the driver takes; ``stored_at`` comes
+    converted already. This is the bulk paths' hot loop: one pass, no dict, the results
+    serialised by pydantic-core.
+    """
+    results = record.results
+    if results:
+        results_json: str | None = _RESULTS_JSON.dump_json(results).decode()
+        max_score: float | None = max(r.outlier_score for r in results)
+        is_outlier = any(r.is_outlier for r in results)
+    else:
+        results_json = None if results is None else "[]"
+        max_score, is_outlier = None, False
+    inputs = record.inputs
+    return (
+        record.job_id,
+        record.request_id,
+        record.schema_version,
+        convert_time(to_datetime(record.event_time)),
+        stored_at,
+        record.endpoint,
+        record.method,
+        record.status,
+        record.model,
+        record.version,
+        record.routing,
+        len(inputs) if inputs is not None else len(results or ()),
+        None if inputs is None else dumps_json(inputs),
+        results_json,
+        is_outlier,
+        max_score,
+        record.latency_ms,
+        record.inference_ms,
+        record.host,
+        record.pid,
+        record.seq,
+        record.error,
+    )
+
+
+_MAX_INT32 = 2**31 - 1
+_MAX_INT64 = 2**63 - 1
+_TEXT_FIELDS = ("job_id", "request_id", "endpoint", "method", "model", "version", "host", "error")
+
+
+def unstorable(record: PredictionRecord) -> str | None:
+    """Why the store cannot hold ``record`` as it is (None when it can).
+
+    The record's validation lets these through, but a database refuses them: NUL
+    characters (PostgreSQL text and jsonb), integers wider than the columns, times
+    outside years 1-9999, and NaN or infinity inside the JSON (stored as null).
+    """
+    return next(_problems(record), None)
+
+
+def _problems(record: PredictionRecord) -> Iterator[str]:
+    try:
+        to_datetime(record.event_time)
+    except (OverflowError, OSError, ValueError):
+        yield f"event_time {record.event_time} is out of range"
+    if not 0 <= record.pid <= _MAX_INT32:
+        yield f"pid {record.pid} is out of range"
+    if record.seq > _MAX_INT64:
+        yield f"seq {record.seq} is out of range"
+    for name in _TEXT_FIELDS:
+        value = getattr(record, name)
+        if value is not None and "\x00" in value:
+            yield f"{name} contains a NUL character"
+    if record.inference_ms is not None and not math.isfinite(record.inference_ms):
+        yield "inference_ms is not finite"
+    if not all(all(map(math.isfinite, row)) for row in record.inputs or ()):
+        yield "inputs hold NaN or infinity"
+    for result in record.results or ():
+        if "\x00" in result.label:
+            yield "a label contains a NUL character"
+        if not all(map(math.isfinite, result.prediction)):
+            yield "a prediction holds NaN or infinity"
+
+
+def record_from_row(row: Mapping[str, Any]) -> PredictionRecord:
+    """The PredictionRecord a ``predictions`` row was stored from."""
+    data = {key: row[key] for key in _RECORD_FIELDS}
+    event_time: datetime = data["event_time"]
+    data["event_time"] = event_time.timestamp()
+    return PredictionRecord.model_validate(data)
