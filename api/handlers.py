@@ -1,0 +1,185 @@
+"""Inference and metadata handlers: plain classes a test calls without HTTP.
+
+A handler chooses the model version, validates the rows, runs the model, fills the request's
+``RequestLog`` (what the record will say) and returns the response body as a dict.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from api.inputs import decode, rows_of, to_array
+from api.metrics import ApiMetrics
+from api.records import RequestLog
+from api.runtime.model import ModelVersion, Output
+from api.runtime.registry import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Row limits per endpoint family."""
+
+    max_rows: int
+    max_batch_rows: int
+
+
+class PredictionHandler:
+    """Runs predictions for the /predict family and shapes their answers."""
+
+    def __init__(self, registry: Registry, limits: Limits, metrics: ApiMetrics) -> None:
+        self.registry = registry
+        self.limits = limits
+        self.metrics = metrics
+
+    def infer(
+        self,
+        log: RequestLog,
+        body: bytes,
+        model: str | None,
+        version: str | None,
+        max_rows: int,
+    ) -> tuple[ModelVersion, Output, int]:
+        """Choose a version, validate ``body`` against it, predict; fills ``log`` as it goes."""
+        chosen, routing = self.registry.choose(model, version)
+        log.model, log.version, log.routing = chosen.name, chosen.version, routing
+        rows = rows_of(decode(body), chosen.manifest.n_features, max_rows, log.endpoint)
+        return self.infer_rows(log, chosen, rows)
+
+    def infer_rows(
+        self, log: RequestLog, chosen: ModelVersion, rows: list[list[float]]
+    ) -> tuple[ModelVersion, Output, int]:
+        """Predict already-checked rows with ``chosen``; fills inputs, results and timings."""
+        batch = to_array(rows)
+        log.inputs = rows
+        started = time.perf_counter()
+        out = chosen.predict(batch)
+        log.inference_ms = (time.perf_counter() - started) * 1000.0
+        labels = chosen.manifest.labels
+        scores = out.outlier_score.tolist()
+        flags = out.is_outlier.tolist()
+        log.results = [
+            {"prediction": p, "label": labels[k], "outlier_score": s, "is_outlier": f}
+            for p, k, s, f in zip(
+                out.proba.tolist(), out.label_index.tolist(), scores, flags, strict=True
+            )
+        ]
+        self.metrics.observe_rows(chosen.name, chosen.version, len(flags), sum(flags))
+        return chosen, out, len(flags)
+
+    def predict(
+        self, log: RequestLog, body: bytes, model: str | None, version: str | None
+    ) -> dict[str, Any]:
+        """``POST /predict``: probabilities, outlier flag and score (per row if several)."""
+        chosen, _, n = self.infer(log, body, model, version, self.limits.max_rows)
+        return self._answer(log, chosen, n, [r["prediction"] for r in log.results or ()])
+
+    def predict_label(
+        self, log: RequestLog, body: bytes, model: str | None, version: str | None
+    ) -> dict[str, Any]:
+        """``POST /predict/label``: the most probable label and its probability."""
+        chosen, _, n = self.infer(log, body, model, version, self.limits.max_rows)
+        predictions = [
+            {"proba": max(r["prediction"]), "label": r["label"]} for r in log.results or ()
+        ]
+        return self._answer(log, chosen, n, predictions)
+
+    def predict_batch(
+        self, log: RequestLog, body: bytes, model: str | None, version: str | None
+    ) -> dict[str, Any]:
+        """``POST /predict/batch``: one result object per row, up to ``max_batch_rows``."""
+        chosen, _, _ = self.infer(log, body, model, version, self.limits.max_batch_rows)
+        return {
+            "job_id": log.job_id,
+            "model": chosen.name,
+            "version": chosen.version,
+            "results": log.results,
+        }
+
+    def predict_test(
+        self, log: RequestLog, model: str | None, version: str | None
+    ) -> dict[str, Any]:
+        """``GET /predict/test``: ``/predict`` on the model's sample row."""
+        chosen, routing = self.registry.choose(model, version)
+        log.model, log.version, log.routing = chosen.name, chosen.version, routing
+        _, _, n = self.infer_rows(log, chosen, [sample_row(chosen)])
+        return self._answer(log, chosen, n, [r["prediction"] for r in log.results or ()])
+
+    @staticmethod
+    def _answer(
+        log: RequestLog, chosen: ModelVersion, n: int, predictions: list[Any]
+    ) -> dict[str, Any]:
+        results = log.results or []
+        if n == 1:  # the prediction-log pattern's shape: one row, flat fields
+            return {
+                "job_id": log.job_id,
+                "prediction": predictions[0],
+                "is_outlier": results[0]["is_outlier"],
+                "outlier_score": results[0]["outlier_score"],
+                "model": chosen.name,
+                "version": chosen.version,
+            }
+        return {
+            "job_id": log.job_id,
+            "prediction": predictions,
+            "is_outlier": [r["is_outlier"] for r in results],
+            "outlier_score": [r["outlier_score"] for r in results],
+            "model": chosen.name,
+            "version": chosen.version,
+        }
+
+
+def sample_row(version: ModelVersion) -> list[float]:
+    """A typical input row: the training mean of each feature, rounded for readability."""
+    return [round(s.mean, 1) for s in version.manifest.feature_stats]
+
+
+class MetadataHandler:
+    """Answers /metadata and /label from the registry (computed once: it does not change)."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._metadata: dict[str, Any] | None = None
+
+    def labels(self, model: str | None = None, version: str | None = None) -> dict[str, str]:
+        """``GET /label``: class index -> label of a model version (default: the default model)."""
+        chosen, _ = self.registry.choose(model, version)
+        return {str(i): label for i, label in enumerate(chosen.manifest.labels)}
+
+    def metadata(self) -> dict[str, Any]:
+        """``GET /metadata``: the pattern's fields for the default model, plus what is served."""
+        if self._metadata is None:
+            self._metadata = self._build()
+        return self._metadata
+
+    def _build(self) -> dict[str, Any]:
+        registry = self.registry
+        default = registry.versions(registry.default_name)[0]
+        manifest = default.manifest
+        sample = sample_row(default)
+        out = default.predict(to_array([sample]))
+        n_labels = len(manifest.labels)
+        return {
+            "data_type": manifest.dtype,
+            "data_structure": f"(1,{manifest.n_features})",
+            "data_sample": [sample],
+            "prediction_type": "float32",
+            "prediction_structure": f"(1,{n_labels})",
+            "prediction_sample": out.proba[0].tolist(),
+            "outlier_type": "bool, float32",
+            "outlier_structure": "(1,2)",
+            "outlier_sample": [bool(out.is_outlier[0]), float(out.outlier_score[0])],
+            "default_model": registry.default_name,
+            "feature_names": manifest.feature_names,
+            "labels": {str(i): label for i, label in enumerate(manifest.labels)},
+            "outlier_threshold": manifest.outlier_threshold,
+            "models": {
+                name: {
+                    "versions": [v.version for v in registry.versions(name)],
+                    "weights": registry.weights(name),
+                }
+                for name in registry.names()
+            },
+            "feature_stats": [s.model_dump() for s in manifest.feature_stats],
+        }

@@ -1,0 +1,96 @@
+"""What one request leaves in the log: the per-request context and the record it becomes.
+
+The record is a plain dict with exactly the fields of ``sidecar.record.PredictionRecord``
+(built without pydantic: this runs once per request). The sidecar validates it on arrival.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import time
+from typing import Any
+
+from sidecar.record import SCHEMA_VERSION, Routing
+
+MAX_ENDPOINT = 128
+MAX_REQUEST_ID = 256
+MAX_ERROR = 4096
+
+
+class RequestLog:
+    """What is known about one request so far; the middleware creates it, handlers fill it."""
+
+    __slots__ = (
+        "content_length",
+        "content_type",
+        "endpoint",
+        "error",
+        "event_time",
+        "inference_ms",
+        "inputs",
+        "job_id",
+        "method",
+        "model",
+        "request_id",
+        "results",
+        "routing",
+        "started",
+        "version",
+    )
+
+    def __init__(self, job_id: str, method: str, endpoint: str) -> None:
+        self.job_id = job_id
+        self.started = time.perf_counter()
+        self.event_time = time.time()
+        self.method = method
+        self.endpoint = endpoint
+        self.request_id: str | None = None
+        self.content_type: str | None = None
+        self.content_length: int | None = None
+        self.model: str | None = None
+        self.version: str | None = None
+        self.routing: Routing | None = None
+        self.inputs: list[list[float]] | None = None
+        self.results: list[dict[str, Any]] | None = None
+        self.inference_ms: float | None = None
+        self.error: str | None = None
+
+
+class RecordBuilder:
+    """Turns a finished request into a record dict, numbering records per process from 1."""
+
+    def __init__(self, host: str | None = None, pid: int | None = None) -> None:
+        self.host = (host or socket.gethostname())[:255]
+        self.pid = os.getpid() if pid is None else pid
+        self._seq = itertools.count(1)
+
+    def build(self, log: RequestLog, status: int, latency_ms: float) -> dict[str, Any]:
+        """The record of ``log``, answered with ``status`` after ``latency_ms``."""
+        error = log.error
+        if error is not None and len(error) > MAX_ERROR:
+            error = error[: MAX_ERROR - 1] + "…"
+        request_id = log.request_id
+        if request_id is not None and len(request_id) > MAX_REQUEST_ID:
+            request_id = request_id[:MAX_REQUEST_ID]
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "job_id": log.job_id,
+            "request_id": request_id,
+            "event_time": log.event_time,
+            "endpoint": log.endpoint[:MAX_ENDPOINT],
+            "method": log.method[:8],
+            "status": status,
+            "model": log.model,
+            "version": log.version,
+            "routing": log.routing,
+            "inputs": log.inputs,
+            "results": log.results,
+            "latency_ms": latency_ms,
+            "inference_ms": log.inference_ms,
+            "host": self.host,
+            "pid": self.pid,
+            "seq": next(self._seq),
+            "error": error,
+        }

@@ -1,0 +1,85 @@
+"""Spool files for records that could not be sent (the "API spool files" contract).
+
+Files live in ``<spool_dir>/api/``. While written a file is ``<name>.part``; when complete
+(after ~1 s or 1 MiB, and at close) it is renamed atomically to ``<name>.msgpack``, with
+``<name> = <unix_ms>-<host>-<pid>-<counter>``. The content is a concatenation of msgpack
+Fluentd Message-mode entries ``[tag, time, record]``: exactly the bytes fluent-logger puts
+on the wire, so a packet the sender could not deliver is spooled unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+ROTATE_BYTES = 1 << 20
+"""A spool file is closed and renamed once it holds this many bytes."""
+ROTATE_SECONDS = 1.0
+"""... or once it has been open this long."""
+
+
+class SpoolWriter:
+    """Appends packed entries to rotating spool files; thread-safe."""
+
+    def __init__(self, spool_dir: Path, host: str | None = None, pid: int | None = None) -> None:
+        self.directory = spool_dir / "api"
+        self.host = (host or socket.gethostname()).replace("/", "_").replace(" ", "_")
+        self.pid = os.getpid() if pid is None else pid
+        self._lock = threading.Lock()
+        self._file: BinaryIO | None = None
+        self._path: Path | None = None
+        self._opened = 0.0
+        self._size = 0
+        self._counter = 0
+        self.files_completed = 0
+        """How many files this writer has renamed to .msgpack."""
+
+    def write(self, packed: bytes) -> None:
+        """Append one or more packed entries; raises OSError when the disk refuses."""
+        with self._lock:
+            if self._file is None:
+                self._open()
+            assert self._file is not None
+            self._file.write(packed)
+            self._size += len(packed)
+            if self._size >= ROTATE_BYTES:
+                self._complete()
+
+    def rotate_if_due(self) -> None:
+        """Complete the current file if it is old enough (called periodically by the emitter)."""
+        with self._lock:
+            if self._file is not None and time.monotonic() - self._opened >= ROTATE_SECONDS:
+                self._complete()
+
+    def close(self) -> None:
+        """Complete the current file, if any."""
+        with self._lock:
+            if self._file is not None:
+                self._complete()
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._counter += 1
+        name = f"{time.time_ns() // 1_000_000}-{self.host}-{self.pid}-{self._counter}"
+        self._path = self.directory / f"{name}.part"
+        # Buffered: a write from the request path (queue full) is a memory copy, not a syscall.
+        self._file = self._path.open("xb", buffering=256 * 1024)
+        self._opened = time.monotonic()
+        self._size = 0
+
+    def _complete(self) -> None:
+        assert self._file is not None
+        assert self._path is not None
+        file, path = self._file, self._path
+        self._file = None
+        self._path = None
+        file.flush()
+        os.fsync(file.fileno())
+        file.close()
+        final = path.with_suffix(".msgpack")
+        os.replace(path, final)
+        self.files_completed += 1
