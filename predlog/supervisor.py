@@ -179,6 +179,8 @@ class LocalStack:
                         str(self.dashboard_port),
                         "--store",
                         self.store,
+                        "--models",
+                        self.models,
                     ],
                     f"{base}:{self.dashboard_port}/_stcore/health",
                 )

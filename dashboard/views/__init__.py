@@ -1,0 +1,1 @@
+"""The dashboard's pages: each a Streamlit page script that only calls cached queries and draws."""

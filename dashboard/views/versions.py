@@ -1,0 +1,61 @@
+"""Versions page: traffic share per version over time; latency, errors, outliers per version."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import cache, charts
+from dashboard.context import PageContext, run_page, window_caption
+from dashboard.views.overview import NO_DATA
+
+# Summary columns as shown (comments, not docstrings: Streamlit's magic would draw them).
+COLUMNS = {
+    "model": "Model",
+    "version": "Version",
+    "requests": "Requests",
+    "share": "Share",
+    "errors": "Errors",
+    "error_rate": "Error rate",
+    "outlier_requests": "Outliers",
+    "outlier_rate": "Outlier rate",
+    "p50_ms": "p50 ms",
+    "p95_ms": "p95 ms",
+    "p99_ms": "p99 ms",
+    "mean_ms": "Mean ms",
+}
+
+
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The per-version summary with readable headers; '' model shown as '(no model)'."""
+    table = summary.rename(columns=COLUMNS)
+    table["Model"] = table["Model"].replace("", "(no model)")
+    return table
+
+
+def render(ctx: PageContext) -> None:
+    """Draw the Versions page."""
+    st.title("Versions")
+    st.caption(window_caption(ctx.window))
+    data = cache.versions(ctx.url, ctx.window, ctx.filters)
+    if data.summary.empty:
+        st.info(NO_DATA)
+        return
+    percent = st.column_config.NumberColumn(format="percent")
+    millis = st.column_config.NumberColumn(format="%.1f")
+    st.dataframe(
+        summary_table(data.summary),
+        hide_index=True,
+        key="versions_summary",
+        column_config={
+            "Share": percent, "Error rate": percent, "Outlier rate": percent,
+            "p50 ms": millis, "p95 ms": millis, "p99 ms": millis, "Mean ms": millis,
+        },
+    )  # fmt: skip
+    left, right = st.columns(2)
+    left.plotly_chart(charts.version_share(data.series), key="share")
+    right.plotly_chart(charts.version_calls(data.series), key="calls")
+
+
+if __name__ == "__main__":
+    run_page(render)

@@ -1,0 +1,131 @@
+"""`predlog dashboard` in a real Streamlit server, every page opened in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.dashboard import records
+from tests.dashboard.conftest import fill
+from tests.support import free_port, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run",
+]  # fmt: skip
+
+PAGES = [
+    # (url path, title, plotly charts on the page)
+    ("", "Overview", 4),
+    ("versions", "Versions", 2),
+    ("outliers", "Outliers", 2),
+    ("requests", "Requests", 0),
+]
+
+
+def healthy(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def dashboard_url(tmp_path: Path) -> Iterator[str]:
+    """`predlog dashboard` on a free port over an SQLite store holding the known records."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    fill(url, time.time())
+    models_dir = tmp_path / "models"
+    records.write_manifest(models_dir)
+    port = free_port()
+    log = (tmp_path / "dashboard.log").open("wb")
+    command = [
+        sys.executable, "-m", "predlog", "dashboard", "--host", "127.0.0.1", "--port", str(port),
+        "--store", url, "--models", str(models_dir),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: healthy(base) or process.poll() is not None, timeout=60, interval=0.2)
+        assert process.poll() is None, (tmp_path / "dashboard.log").read_text()
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest) -> Path:
+    path = Path(request.config.rootpath) / "test-output" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def open_page(page: Page, base: str, path: str, title: str, charts: int) -> float:
+    """Load a page and wait until it has drawn; seconds it took."""
+    started = time.monotonic()
+    page.goto(f"{base}/{path}")
+    page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
+    if charts:
+        page.wait_for_function(
+            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
+            timeout=60_000,
+        )
+    else:
+        page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)
+    return time.monotonic() - started
+
+
+def test_every_page_renders_in_chromium(dashboard_url: str, screenshots: Path) -> None:
+    timings: dict[str, float] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            for path, title, charts in PAGES:
+                timings[title] = open_page(page, dashboard_url, path, title, charts)
+                assert page.locator("[data-testid='stException']").count() == 0
+                if title == "Overview":
+                    # Retried until the rerun settles: metrics can redraw after the charts.
+                    expect(page.get_by_test_id("stMetricValue")).to_contain_text(
+                        ["47", "14.9%"], timeout=30_000
+                    )
+                page.screenshot(path=screenshots / f"{title.lower()}.png", full_page=True)
+            # a lookup on the Requests page (the last one opened)
+            lookup = page.get_by_label("Look up a job_id or request id", exact=True)
+            lookup.fill(records.LOOKUP_REQUEST)
+            lookup.press("Enter")
+            page.get_by_text(f"job_id {records.LOOKUP_JOB}").wait_for(timeout=60_000)
+            page.locator("[data-testid='stJson']").wait_for(state="attached", timeout=60_000)
+            page.get_by_role("heading", name="Recent requests").wait_for(timeout=60_000)
+            page.wait_for_function(  # the rerun is over: Streamlit marks stale elements
+                "!document.querySelector('[data-stale=\"true\"]')", timeout=60_000
+            )
+            assert page.locator("[data-testid='stException']").count() == 0
+            page.screenshot(path=screenshots / "request-lookup.png", full_page=True)
+            # the Overview again, with the server and the browser warm
+            timings["Overview (warm)"] = open_page(page, dashboard_url, "", "Overview", 4)
+        finally:
+            browser.close()
+    (screenshots / "timings.json").write_text(json.dumps(timings, indent=2))
+    print(f"\nscreenshots in {screenshots}; seconds to render: {json.dumps(timings)}")
