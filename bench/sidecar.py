@@ -1,0 +1,502 @@
+"""Sidecar benchmark: fluent-logger -> sidecar -> store, against a decode-only receiver.
+
+Run: ``python -m bench.sidecar [--duration 5] [--senders 2] [--stores sqlite,postgresql]``.
+Every phase uses the same sender processes (the real ``fluent.sender.FluentSender``,
+Message mode, one event per emit): first against a receiver that only decodes, then
+against ``predlog sidecar`` (a subprocess) writing into each store. Ingest rate = records
+stored / time from the first send until the last commit. Then one sender at a steady
+2,000 records/s gives the event-to-commit lag, and the sidecar's RSS is sampled throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import psutil
+import psycopg
+from fluent.sender import FluentSender
+from sqlalchemy import select
+
+from sidecar.record import PredictionRecord, RowResult
+from sidecar.store.engine import make_engine
+from sidecar.store.schema import predictions
+
+uvloop: Any
+try:
+    import uvloop
+except ImportError:  # optional: the baseline runs on plain asyncio then
+    uvloop = None
+
+PG_ADMIN_URL = os.environ.get("PREDLOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+LAG_RATE = 2000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def template() -> dict[str, Any]:
+    return PredictionRecord(
+        job_id="x",
+        event_time=0.0,
+        endpoint="/predict",
+        status=200,
+        model="iris",
+        version="1",
+        routing="weighted",
+        inputs=[[5.1, 3.5, 1.4, 0.2]],
+        results=[
+            RowResult(
+                prediction=[0.97, 0.02, 0.01], label="setosa", outlier_score=0.12, is_outlier=False
+            )
+        ],
+        latency_ms=1.7,
+        inference_ms=0.3,
+        host="bench",
+        pid=0,
+        seq=1,
+    ).to_wire()
+
+
+# --- sender processes ------------------------------------------------------------------
+
+
+def sender(port: int, seconds: float, rate: float, host: str, go: Any, out: Any) -> None:
+    """Emit records for ``seconds`` (as fast as possible, or at ``rate`` per second)."""
+    base = template()
+    pid = os.getpid()
+    prefix = uuid.uuid4().hex[:12]
+    fluent = FluentSender("predlog", host="127.0.0.1", port=port, nanosecond_precision=True)
+    go.wait()
+    cpu = time.process_time()
+    started = time.monotonic()
+    end = started + seconds
+    sent = failed = 0
+    seq = 0
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        burst = 100
+        if rate:
+            due = int((now - started) * rate)
+            burst = due - seq
+            if burst <= 0:
+                time.sleep(0.002)
+                continue
+        for _ in range(burst):
+            seq += 1
+            record = dict(base, job_id=f"{prefix}-{seq}", event_time=time.time(), seq=seq)
+            record["host"], record["pid"] = host, pid
+            if fluent.emit("prediction", record):
+                sent += 1
+            else:
+                failed += 1
+    fluent.close()
+    out.put((sent, failed, time.process_time() - cpu))
+
+
+def run_senders(
+    port: int, n: int, seconds: float, rate: float = 0, host: str = "bench"
+) -> tuple[int, float]:
+    """Records sent by ``n`` sender processes, and their CPU seconds."""
+    ctx = mp.get_context("spawn")
+    go = ctx.Event()
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=sender, args=(port, seconds, rate, host, go, out)) for _ in range(n)
+    ]
+    for proc in procs:
+        proc.start()
+    time.sleep(1.0)  # let them import and connect
+    go.set()
+    results = [out.get(timeout=seconds + 60) for _ in procs]
+    for proc in procs:
+        proc.join(10)
+    failed = sum(r[1] for r in results)
+    if failed:
+        print(f"  warning: {failed} emits failed (fluent-logger resends them)", file=sys.stderr)
+    return sum(r[0] for r in results), sum(r[2] for r in results)
+
+
+# --- decode-only receiver ----------------------------------------------------------------
+
+
+def decode_only(port: int, count: Synchronized[int], last: Synchronized[float], ready: Any) -> None:
+    """A forward-protocol receiver that only decodes (the baseline)."""
+    if uvloop is not None:
+        uvloop.install()
+
+    class Decode(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.unpacker = msgpack.Unpacker(raw=False)
+
+        def data_received(self, data: bytes) -> None:
+            self.unpacker.feed(data)
+            n = sum(1 for _ in self.unpacker)
+            if n:
+                count.value += n
+                last.value = time.monotonic()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_server(Decode, "127.0.0.1", port)
+        ready.set()
+        await asyncio.sleep(3600)
+
+    asyncio.run(main())
+
+
+def phase_decode_only(senders: int, seconds: float) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    port = free_port()
+    count, last, ready = ctx.Value("q", 0), ctx.Value("d", 0.0), ctx.Event()
+    proc = ctx.Process(target=decode_only, args=(port, count, last, ready), daemon=True)
+    proc.start()
+    ready.wait(30)
+    try:
+        start = time.monotonic() + 1.0  # run_senders releases them after 1 s
+        sent, cpu = run_senders(port, senders, seconds)
+        deadline = time.monotonic() + 30
+        while count.value < sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+        elapsed = last.value - start
+        return {
+            "sent": sent,
+            "decoded": count.value,
+            "seconds": elapsed,
+            "rate": sent / elapsed,
+            "sender_cpu_us": cpu / sent * 1e6,
+        }
+    finally:
+        proc.terminate()
+        proc.join(10)
+
+
+# --- the sidecar -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def postgres_store() -> Iterator[str | None]:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=2) as conn:
+            name = f"predlog_bench_{uuid.uuid4().hex[:10]}"
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server: the PostgreSQL figures are skipped, and said so
+        print(f"  PostgreSQL unavailable ({exc}); skipped", file=sys.stderr)
+        yield None
+        return
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class SidecarProcess:
+    def __init__(self, store: str, spool: Path, migrate: bool = True) -> None:
+        self.port, self.http_port = free_port(), free_port()
+        env = dict(os.environ, PREDLOG_SIDECAR_DRAIN_TIMEOUT="60" if migrate else "0")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "predlog", "sidecar",
+                "--migrate" if migrate else "--no-migrate",
+                "--port", str(self.port), "--http-port", str(self.http_port),
+                "--store", store, "--spool", str(spool),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )  # fmt: skip
+        wait_port(self.port)
+        self.ps = psutil.Process(self.proc.pid)
+        self.max_rss = 0
+
+    def metrics(self) -> dict[str, float]:
+        url = f"http://127.0.0.1:{self.http_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    def sample_rss(self) -> None:
+        self.max_rss = max(self.max_rss, self.ps.memory_info().rss)
+
+    def settled(self) -> float:
+        m = self.metrics()
+        return m.get("predlog_sidecar_records_stored_total", 0) + m.get(
+            "predlog_sidecar_records_duplicate_total", 0
+        )
+
+    def wait_stored(self, total: int, timeout: float = 120) -> float:
+        """Time (monotonic) when ``total`` records were committed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sample_rss()
+            if self.settled() >= total:
+                return time.monotonic()
+            time.sleep(0.02)
+        raise TimeoutError(f"only {self.settled()} of {total} records stored")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def histogram_quantile(metrics: dict[str, float], name: str, q: float) -> float:
+    """The upper bound of the bucket holding quantile ``q`` (a conservative figure)."""
+    buckets = sorted(
+        (float(k.split('le="')[1].rstrip('"}')), v)
+        for k, v in metrics.items()
+        if k.startswith(f"{name}_bucket")
+    )
+    total = buckets[-1][1] if buckets else 0
+    for bound, cumulative in buckets:
+        if total and cumulative >= q * total:
+            return bound
+    return float("nan")
+
+
+def phase_ingest(store: str, senders: int, seconds: float) -> dict[str, Any]:
+    """Full-speed senders into the sidecar: records committed per second, CPU, RSS."""
+    with tempfile.TemporaryDirectory(prefix="predlog-bench-") as spool:
+        sc = SidecarProcess(store, Path(spool))
+        try:
+            start = time.monotonic() + 1.0
+            cpu_before = sc.ps.cpu_times()
+            sent, sender_cpu = run_senders(sc.port, senders, seconds)
+            done = sc.wait_stored(sent)
+            cpu_after = sc.ps.cpu_times()
+            elapsed = done - start
+            sidecar_cpu = sum(cpu_after[:2]) - sum(cpu_before[:2])
+            return {
+                "sent": sent,
+                "seconds": elapsed,
+                "rate": sent / elapsed,
+                "sender_cpu_us": sender_cpu / sent * 1e6,
+                "sidecar_cpu_us": sidecar_cpu / sent * 1e6,
+                "rss_max_mib": sc.max_rss / 2**20,
+            }
+        finally:
+            sc.stop()
+
+
+def phase_lag(store: str, seconds: float) -> dict[str, Any]:
+    """One sender at a steady LAG_RATE into a fresh sidecar: event-to-commit lag."""
+    with tempfile.TemporaryDirectory(prefix="predlog-bench-") as spool:
+        sc = SidecarProcess(store, Path(spool))
+        try:
+            before = sc.metrics()
+            sent, _ = run_senders(sc.port, 1, seconds, rate=LAG_RATE, host="lag")
+            sc.wait_stored(sent)
+            after = sc.metrics()
+        finally:
+            sc.stop()
+    p50, p99 = lag_from_store(store)
+    name = "predlog_sidecar_commit_lag_seconds"
+    delta = {k: after[k] - before.get(k, 0) for k in after if k.startswith(name)}
+    return {
+        "lag_records": sent,
+        "lag_rate": sent / seconds,
+        "lag_p50_s": p50,
+        "lag_p99_s": p99,
+        "lag_p99_bucket_s": histogram_quantile(delta, name, 0.99),
+    }
+
+
+@contextlib.contextmanager
+def fresh_store(kind: str) -> Iterator[str | None]:
+    """An empty SQLite file or PostgreSQL database (None when PostgreSQL is not there)."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="predlog-bench-db-") as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+    else:
+        with postgres_store() as url:
+            yield url
+
+
+def phase_store_down(senders: int, seconds: float) -> dict[str, Any]:
+    """RSS while the store is unusable (no schema): the spool grows, memory must not."""
+    with tempfile.TemporaryDirectory(prefix="predlog-bench-") as tmp:
+        sc = SidecarProcess(f"sqlite:///{tmp}/down.db", Path(tmp), migrate=False)
+        try:
+            sc.sample_rss()
+            idle = sc.max_rss
+            ctx = mp.get_context("spawn")
+            out = ctx.Queue()
+            go = ctx.Event()
+            procs = [
+                ctx.Process(target=sender, args=(sc.port, seconds, 0, "down", go, out))
+                for _ in range(senders)
+            ]
+            for proc in procs:
+                proc.start()
+            time.sleep(1.0)
+            go.set()
+            samples = []
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                sc.sample_rss()
+                samples.append(sc.ps.memory_info().rss)
+                time.sleep(0.1)
+            sent = sum(out.get(timeout=60)[0] for _ in procs)
+            for proc in procs:
+                proc.join(10)
+            spooled = sc.metrics().get("predlog_sidecar_spool_bytes", 0)
+            half = samples[len(samples) // 2 :] or [idle]
+            return {
+                "sent": sent,
+                "spool_mib": spooled / 2**20,
+                "rss_idle_mib": idle / 2**20,
+                "rss_first_half_max_mib": max(samples[: len(samples) // 2] or [idle]) / 2**20,
+                "rss_second_half_max_mib": max(half) / 2**20,
+            }
+        finally:
+            sc.stop()
+
+
+def lag_from_store(store: str) -> tuple[float, float]:
+    """p50 and p99 of stored_at - event_time for the steady-rate records."""
+    engine = make_engine(store)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(predictions.c.event_time, predictions.c.stored_at).where(
+                predictions.c.host == "lag"
+            )
+        ).all()
+    engine.dispose()
+    lags = sorted((s - e).total_seconds() for e, s in rows)
+    if not lags:
+        return float("nan"), float("nan")
+    return lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    """Run the sidecar benchmark, print a table and return the figures."""
+    parser = argparse.ArgumentParser(prog="bench.sidecar", description=__doc__)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of full-speed load")
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) // 2),
+        help="fluent-logger sender processes (default: half the cores; the sidecar gets the rest)",
+    )
+    parser.add_argument("--lag-seconds", type=float, default=5.0, help="seconds at 2,000/s")
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    args, _ = parser.parse_known_args(argv)
+
+    results: dict[str, object] = {"senders": args.senders, "duration_s": args.duration}
+    # The baseline runs before and after the sidecar runs: on a shared machine the rate
+    # drifts, and the mean of the two is the fairer reference for the ratios.
+    print(f"decode-only receiver ({args.senders} sender processes, {args.duration:.0f} s) ...")
+    decode_before = phase_decode_only(args.senders, args.duration)
+    measured: dict[str, dict[str, Any]] = {}
+    for store_name in args.stores.split(","):
+        print(f"sidecar -> {store_name} ...")
+        with fresh_store(store_name) as store:
+            if store is None:
+                continue
+            figures = phase_ingest(store, args.senders, args.duration)
+        with fresh_store(store_name) as store:
+            assert store is not None
+            figures |= phase_lag(store, args.lag_seconds)
+        measured[store_name] = figures
+    print("decode-only receiver again ...")
+    decode_after = phase_decode_only(args.senders, args.duration)
+    decode_rate = (decode_before["rate"] + decode_after["rate"]) / 2
+    results["decode_only_rate"] = decode_rate
+    results["decode_only_rates"] = [decode_before["rate"], decode_after["rate"]]
+    sender_cpu = (decode_before["sender_cpu_us"] + decode_after["sender_cpu_us"]) / 2
+    rows = [("decode-only (mean)", decode_rate, 1.0, f"{sender_cpu:.0f}", "", "", "", "", "")]
+    for store_name, figures in measured.items():
+        ratio = figures["rate"] / decode_rate
+        results[store_name] = {**figures, "ratio": ratio}
+        rows.append(
+            (
+                f"sidecar -> {store_name}",
+                figures["rate"],
+                ratio,
+                f"{figures['sender_cpu_us']:.0f}",
+                f"{figures['sidecar_cpu_us']:.0f}",
+                f"{figures['lag_p50_s'] * 1000:.0f}",
+                f"{figures['lag_p99_s'] * 1000:.0f}",
+                f"{figures['lag_p99_bucket_s'] * 1000:.0f}",
+                f"{figures['rss_max_mib']:.0f}",
+            )
+        )
+    print("store down (no schema): the spool grows, RSS must not ...")
+    down = phase_store_down(args.senders, args.duration)
+    results["store_down"] = down
+    header = (
+        "path",
+        "records/s",
+        "x decode",
+        "send us/rec",
+        "sidecar us/rec",
+        "lag p50 ms",
+        "lag p99 ms",
+        "p99 bucket",
+        "RSS MiB",
+    )
+    width = 15
+    print(
+        f"{header[0]:<22}{header[1]:>11}{header[2]:>10}"
+        + "".join(f"{h:>{width}}" for h in header[3:])
+    )
+    for path, rate, ratio, *rest in rows:
+        print(f"{path:<22}{rate:>11.0f}{ratio:>10.2f}" + "".join(f"{c:>{width}}" for c in rest))
+    print("us/rec = CPU microseconds per record (the senders' own; the sidecar process's)")
+    print(
+        f"decode-only before / after: {decode_before['rate']:.0f} / {decode_after['rate']:.0f} "
+        "records/s"
+    )
+    print(
+        f"store down: {down['sent']} records spooled ({down['spool_mib']:.0f} MiB on disk); "
+        f"sidecar RSS idle {down['rss_idle_mib']:.0f} MiB, max in the first half of the load "
+        f"{down['rss_first_half_max_mib']:.0f} MiB, in the second half "
+        f"{down['rss_second_half_max_mib']:.0f} MiB"
+    )
+    print(f"targets: ingest >= 0.8 x decode-only; lag p99 < 1000 ms at {LAG_RATE}/s")
+    return results
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

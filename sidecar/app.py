@@ -1,0 +1,194 @@
+"""The sidecar: forward listener + spool + writer loop + api-spool ingestion + http endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from sidecar.apispool import ingest_directory
+from sidecar.http import HttpServer
+from sidecar.metrics import SidecarMetrics
+from sidecar.pipeline import WriterLoop
+from sidecar.server import ForwardServer
+from sidecar.settings import SidecarSettings
+from sidecar.spool import Spool
+from sidecar.store.engine import make_engine
+from sidecar.store.migrate import upgrade
+from sidecar.store.schema import streams
+from sidecar.store.writer import StoreWriter
+
+uvloop: Any
+try:
+    import uvloop
+except ImportError:  # uvloop is optional: plain asyncio works, a little slower
+    uvloop = None
+
+log = logging.getLogger("predlog.sidecar")
+
+_SOCKET_GRACE = 1.0
+"""On shutdown, how long connected peers get to finish before their sockets are closed."""
+
+
+class Sidecar:
+    """One running collector; ``start`` then ``shutdown``, both on the same event loop."""
+
+    def __init__(self, settings: SidecarSettings) -> None:
+        self.settings = settings
+        self.metrics = SidecarMetrics()
+        self.engine: Engine = make_engine(settings.store_url)
+        self.spool = Spool(
+            settings.spool_dir / "sidecar",
+            segment_bytes=settings.segment_bytes,
+            max_bytes=settings.spool_max_bytes,
+        )
+        self.server = ForwardServer(
+            self.spool,
+            self.metrics,
+            max_entry_bytes=settings.max_entry_bytes,
+            shared_key=settings.shared_key,
+            self_hostname=settings.self_hostname,
+        )
+        self.writer = WriterLoop(
+            self.spool,
+            lambda: StoreWriter(self.engine),
+            self.metrics,
+            batch_records=settings.batch_records,
+            batch_interval=settings.batch_interval,
+            retry_max_delay=settings.retry_max_delay,
+        )
+        self.http = HttpServer(self.metrics.registry, self.health)
+        self.port = 0
+        self.http_port = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._stop_jobs = asyncio.Event()
+        self._since_fsync = 0.0
+        self.metrics.spool_bytes.set_function(lambda: self.spool.size)
+        self.metrics.spool_pending.set_function(lambda: self.spool.pending)
+        self.metrics.spool_fill.set_function(lambda: self.spool.fill_ratio)
+
+    async def start(self) -> None:
+        """Migrate if asked, start the writer loop, then listen."""
+        s = self.settings
+        if s.migrate:
+            await asyncio.to_thread(upgrade, self.engine)
+        self.writer.start()
+        self.port = await self.server.start(s.host, s.port)
+        self.http_port = await self.http.start(s.host, s.http_port)
+        self._tasks = [
+            asyncio.create_task(self._every(0.1, self._housekeeping)),
+            asyncio.create_task(self._every(s.api_spool_interval, self._ingest_api_spool)),
+            asyncio.create_task(self._every(s.gaps_interval, self._read_gaps)),
+        ]
+        log.info(
+            "sidecar listening on %s:%d (http %d), store %s, spool %s",
+            s.host,
+            self.port,
+            self.http_port,
+            self.engine.url.render_as_string(hide_password=True),
+            s.spool_dir,
+        )
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let peers finish, drain the spool into the store, close."""
+        self._stopping = True
+        self.server.stop_accepting()
+        await self.server.close_connections(min(_SOCKET_GRACE, self.settings.drain_timeout))
+        self._stop_jobs.set()  # periodic jobs finish what they are doing, then end
+        await asyncio.gather(*self._tasks)
+        await self.server.finish_acks()
+        await asyncio.to_thread(self.spool.sync)
+        await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout)
+        self.spool.close()
+        await self.http.close()
+        self.engine.dispose()
+        log.info("sidecar stopped; %d spool bytes left for the next start", self.spool.size)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy while listening and the writer loop runs (a down store is not unhealthy)."""
+        ok = not self._stopping and self.writer.alive
+        detail: dict[str, Any] = {
+            "status": "ok" if ok else "unavailable",
+            "writer": "running" if self.writer.alive else f"stopped: {self.writer.error!r}",
+            "store_up": self.writer.store_up,
+            "spool_bytes": self.spool.size,
+            "spool_pending_bytes": self.spool.pending,
+            "spool_fill_ratio": round(self.spool.fill_ratio, 4),
+            "reading_paused": self.server.paused,
+            "connections": len(self.server.connections),
+        }
+        return ok, detail
+
+    async def _every(self, interval: float, job: Any) -> None:
+        while not self._stop_jobs.is_set():
+            try:
+                await job()
+            except Exception:  # a periodic job failing must not end the sidecar
+                log.exception("periodic job %s failed", getattr(job, "__name__", job))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_jobs.wait(), interval)
+
+    async def _housekeeping(self) -> None:
+        self.server.maybe_resume()
+        if self.spool.appended > self.spool.synced:
+            self._since_fsync += 0.1
+            if self._since_fsync >= self.settings.fsync_interval:
+                self._since_fsync = 0.0
+                await self.server.durable(self.spool.appended)
+
+    async def _ingest_api_spool(self) -> None:
+        s = self.settings
+        result = await asyncio.to_thread(
+            ingest_directory,
+            s.spool_dir / "api",
+            self.spool,
+            stale_seconds=s.stale_part_seconds,
+            max_entry_bytes=s.max_entry_bytes,
+        )
+        self.metrics.api_files.inc(result.files)
+        self.metrics.received.labels("api_spool").inc(result.records + result.dead_letters)
+        if self.spool.full and not self.server.paused:
+            self.server.pause()
+
+    async def _read_gaps(self) -> None:
+        missing = await asyncio.to_thread(missing_records, self.engine)
+        if missing is not None:
+            self.metrics.missing.set(missing)
+
+
+def missing_records(engine: Engine) -> int | None:
+    """Sum over api processes of ``max_seq - received``; None when the store is unreadable."""
+    try:
+        with engine.connect() as conn:
+            value = conn.execute(
+                select(func.coalesce(func.sum(streams.c.max_seq - streams.c.received), 0))
+            ).scalar_one()
+            return int(value)
+    except Exception:  # the store may be down or not migrated yet; the writer reports that
+        return None
+
+
+def run(settings: SidecarSettings) -> int:
+    """Run until SIGTERM or SIGINT, then drain and return 0 (the process's exit code)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    runner: Any = asyncio.run if uvloop is None else uvloop.run
+    result: int = runner(_serve(settings))
+    return result
+
+
+async def _serve(settings: SidecarSettings) -> int:
+    sidecar = Sidecar(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await sidecar.start()
+    await stop.wait()
+    log.info("signal received: draining")
+    await sidecar.shutdown()
+    return 0

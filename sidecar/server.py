@@ -1,0 +1,252 @@
+"""The forward-protocol listener: asyncio protocol per connection, spooling what it decodes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import msgpack
+
+from sidecar.forward import MessageReader, ProtocolError, check_message, check_ping, helo, pong
+from sidecar.metrics import SidecarMetrics
+from sidecar.spool import Spool
+
+log = logging.getLogger("predlog.sidecar")
+
+_RESUME_RATIO = 0.9
+"""Reading resumes once the spool is back under this fraction of its cap."""
+
+
+class ForwardServer:
+    """Accepts forward-protocol connections and appends their events to the spool."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        metrics: SidecarMetrics,
+        *,
+        max_entry_bytes: int,
+        shared_key: str | None = None,
+        self_hostname: str = "predlog-sidecar",
+    ) -> None:
+        self.spool = spool
+        self.metrics = metrics
+        self.max_entry_bytes = max_entry_bytes
+        self.shared_key = shared_key
+        self.self_hostname = self_hostname
+        self.connections: set[ForwardProtocol] = set()
+        self._received = metrics.received.labels("forward")
+        self.paused = False
+        self._server: asyncio.Server | None = None
+        self._sync_task: asyncio.Future[int] | None = None
+        self._tasks: set[asyncio.Future[None]] = set()
+        self.idle = asyncio.Event()
+        """Set while no connection is open."""
+        self.idle.set()
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port; the port bound."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: ForwardProtocol(self), host, port)
+        bound: int = self._server.sockets[0].getsockname()[1]
+        return bound
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket; open connections go on."""
+        if self._server is not None:
+            self._server.close()
+
+    async def close_connections(self, grace: float) -> None:
+        """Give peers ``grace`` seconds to finish and hang up, then close what is left."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), grace)
+        for conn in list(self.connections):
+            conn.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def spool_events(self, payload: bytes, events: int) -> int:
+        """Append received messages (``events`` events) as one frame; its sync position."""
+        position = self.spool.append(payload)
+        self._received.inc(events)
+        if not self.paused and self.spool.full:
+            self.pause()
+        return position
+
+    def pause(self) -> None:
+        """Spool full: stop reading from every socket (TCP backpressure)."""
+        self.paused = True
+        self.metrics.paused.set(1)
+        log.warning("spool full (%d bytes): reading paused", self.spool.size)
+        for conn in self.connections:
+            conn.pause()
+
+    def maybe_resume(self) -> None:
+        """Resume reading once the store has caught up enough."""
+        if self.paused and self.spool.fill_ratio < _RESUME_RATIO:
+            self.paused = False
+            self.metrics.paused.set(0)
+            for conn in self.connections:
+                conn.resume()
+
+    def background(self, coro: Any) -> None:
+        """Run ``coro`` as a task the server keeps a reference to."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish_acks(self) -> None:
+        """Wait for pending acknowledgements (their connections may be gone already)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def durable(self, position: int) -> None:
+        """Return once the spool is fsynced up to ``position`` (one fsync serves many)."""
+        while self.spool.synced < position:
+            task = self._sync_task
+            if task is None or task.done():
+                task = asyncio.ensure_future(asyncio.to_thread(self.spool.sync))
+                self._sync_task = task
+            await asyncio.shield(task)
+
+
+@dataclass
+class _Received:
+    """What one read decoded: byte spans of messages, their event count, chunk ids."""
+
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    chunks: list[Any] = field(default_factory=list)
+    events: int = 0
+    consumed: int = 0
+
+
+class ForwardProtocol(asyncio.Protocol):
+    """One client connection: handshake (if keyed), then a stream of msgpack messages."""
+
+    def __init__(self, server: ForwardServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.reader = MessageReader(server.max_entry_bytes)
+        self.raw = bytearray()
+        """Received bytes from the start of the message being decoded."""
+        self.raw_base = 0
+        """Stream offset of ``raw[0]`` (the unpacker's ``tell()`` counts from the start)."""
+        self.nonce = secrets.token_bytes(16)
+        self.authenticated = server.shared_key is None
+        self.closed = False
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self.server.paused:
+            self.server.metrics.bad_connections.labels("spool_full").inc()
+            self.transport.abort()
+            self.closed = True
+            return
+        self.server.connections.add(self)
+        self.server.idle.clear()
+        self.server.metrics.connections.inc()
+        if not self.authenticated:
+            self.transport.write(helo(self.nonce))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self in self.server.connections:
+            self.server.connections.discard(self)
+            self.server.metrics.connections.dec()
+            if not self.server.connections:
+                self.server.idle.set()
+        self.closed = True
+
+    def pause(self) -> None:
+        if self.transport is not None and not self._paused and not self.closed:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.transport is not None and self._paused and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def _fail(self, reason: str) -> None:
+        self.server.metrics.bad_connections.labels(reason).inc()
+        log.info("closing forward connection: %s", reason)
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        self.raw += data
+        got = _Received()
+        try:
+            self.reader.feed(data)
+            failure = self._decode(got)
+        except ProtocolError as exc:
+            failure = exc.reason
+        except msgpack.BufferFull:
+            failure = "entry_too_large"
+        except Exception:  # msgpack raises several unrelated types for garbage bytes
+            failure = "malformed"
+        # What decoded before a failure is kept: the peer sent it, and it is not acked.
+        if got.spans:
+            raw = self.raw
+            payload = b"".join(raw[a:b] for a, b in got.spans)
+            position = self.server.spool_events(payload, got.events)
+            if got.chunks and failure is None:
+                self.server.background(self._ack(position, got.chunks))
+        del self.raw[: got.consumed]
+        self.raw_base += got.consumed
+        if failure is not None:
+            self._fail(failure)
+
+    def _decode(self, got: _Received) -> str | None:
+        """Read every complete message; note where each one's bytes are in ``raw``."""
+        while True:
+            try:
+                items = self.reader.read(skip_records=self.authenticated)
+            except msgpack.OutOfData:
+                return None
+            start, end = got.consumed, self.reader.tell() - self.raw_base
+            got.consumed = end
+            if items is None:
+                continue  # a heartbeat without events
+            if not self.authenticated:
+                failure = self._handshake(items)
+                if failure:
+                    return failure
+                continue
+            events, chunk = check_message(items, self.server.max_entry_bytes)
+            got.events += events
+            if got.spans and got.spans[-1][1] == start:
+                got.spans[-1] = (got.spans[-1][0], end)
+            else:
+                got.spans.append((start, end))
+            if chunk is not None:
+                got.chunks.append(chunk)
+
+    def _handshake(self, obj: Any) -> str | None:
+        key = self.server.shared_key
+        assert key is not None
+        assert self.transport is not None
+        salt, reason = check_ping(obj, self.nonce, key)
+        self.transport.write(pong(salt, self.nonce, key, self.server.self_hostname, reason))
+        if reason is not None:
+            return "auth_failed"
+        self.authenticated = True
+        return None
+
+    async def _ack(self, position: int, chunks: list[Any]) -> None:
+        await self.server.durable(position)
+        if self.transport is not None and not self.closed:
+            self.transport.write(b"".join(msgpack.packb({"ack": c}) for c in chunks))
+            self.server.metrics.acks.inc(len(chunks))

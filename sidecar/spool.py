@@ -1,0 +1,331 @@
+"""The sidecar's spool: append-only segment files on local disk, the queue to the store.
+
+A frame is ``length (u32) | crc32 (u32) | payload``; a payload is forward-protocol
+messages back to back, exactly as a client sent them (so the hot path never re-encodes),
+or ``[tag, time, raw_bytes, {DEAD_LETTER: reason}]`` for data already known to be bad.
+The reader decodes them into entries ``(tag, time, record)`` or ``(tag, time, raw,
+reason)``. Frames are written whole with ``os.write`` under a lock, so the reader thread
+only ever reads up to the published end of the open segment.
+
+Durability: every append reaches the kernel at once (it survives a crash of the
+process); ``sync()`` fsyncs, and the server calls it before acknowledging a chunk and
+at least every ``fsync_interval`` otherwise. The checkpoint file records up to where the
+store has committed; segments wholly before it are deleted, the rest replayed on start.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from sidecar.forward import ProtocolError, decode_message, ext_hook
+
+FRAME_HEADER = struct.Struct(">II")
+SEGMENT_SUFFIX = ".seg"
+CHECKPOINT = "checkpoint"
+_READ_CHUNK = 1 << 20
+DEAD_LETTER = "predlog.dead_letter"
+"""Option key marking a spooled message as a dead letter (its record is the raw bytes)."""
+_NO_LIMIT = 1 << 62
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in the spool: everything before ``offset`` in ``segment`` (and earlier)."""
+
+    segment: int
+    offset: int
+
+
+def dead_letter_message(tag: str, raw: bytes, reason: str, when: float) -> bytes:
+    """A spoolable message that the writer stores as a dead letter."""
+    packed: bytes = msgpack.packb([tag, when, raw, {DEAD_LETTER: reason}])
+    return packed
+
+
+def decode_frame(payload: bytes) -> list[Any]:
+    """The entries of one frame's messages."""
+    entries: list[Any] = []
+    unpacker = msgpack.Unpacker(raw=False, ext_hook=ext_hook, max_buffer_size=_NO_LIMIT)
+    unpacker.feed(payload)
+    for message in unpacker:
+        if message.__class__ is list and len(message) == 3 and message[1].__class__ is float:
+            entries.append(message)  # Message mode, the common case: already an entry
+            continue
+        option = message[3] if isinstance(message, list) and len(message) == 4 else None
+        if isinstance(option, dict) and DEAD_LETTER in option:
+            entries.append((message[0], message[1], message[2], option[DEAD_LETTER]))
+            continue
+        try:
+            entries += decode_message(message, _NO_LIMIT)[0]
+        except ProtocolError as exc:  # checked on receipt; kept rather than lost if not
+            raw: bytes = msgpack.packb(message, default=repr)
+            entries.append(("", 0.0, raw, f"undecodable spooled message: {exc.reason}"))
+    return entries
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """A payload with its length and checksum header."""
+    # binascii keeps the GIL (zlib releases it for large buffers, and then has to wait to
+    # get it back from the writer thread): the checksum is cheaper than that wait.
+    return FRAME_HEADER.pack(len(payload), binascii.crc32(payload)) + payload
+
+
+class Spool:
+    """Append-only segment files plus a committed-position checkpoint, in one directory."""
+
+    def __init__(self, directory: Path, *, segment_bytes: int, max_bytes: int) -> None:
+        self.directory = directory
+        self.segment_bytes = segment_bytes
+        self.max_bytes = max_bytes
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._data = threading.Condition(self._lock)
+        self.committed = self._read_checkpoint()
+        self._sizes: dict[int, int] = {}
+        for path in directory.glob(f"*{SEGMENT_SUFFIX}"):
+            segment = int(path.stem)
+            if segment < self.committed.segment:
+                path.unlink()  # a crash came between the checkpoint and the trim
+            else:
+                self._sizes[segment] = path.stat().st_size
+        # Never append to a segment a crash may have torn: start a fresh one
+        # (and never reuse the checkpoint's segment number: its offset would be wrong).
+        self._current = max(self._sizes, default=self.committed.segment) + 1
+        self._fd = self._open_segment(self._current)
+        self._end = 0
+        self.appended = 0
+        """Bytes appended since start (a monotonic position for ``synced``)."""
+        self.synced = 0
+        """Of ``appended``, the bytes known to be on disk."""
+        self._closed = False
+
+    def _path(self, segment: int) -> Path:
+        return self.directory / f"{segment:020d}{SEGMENT_SUFFIX}"
+
+    def _open_segment(self, segment: int) -> int:
+        fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._sizes[segment] = 0
+        self._fsync_directory()
+        return fd
+
+    def _fsync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @property
+    def size(self) -> int:
+        """Bytes of segment files on disk (not yet trimmed)."""
+        with self._lock:  # the writer thread trims concurrently
+            return sum(self._sizes.values())
+
+    @property
+    def pending(self) -> int:
+        """Bytes not yet committed to the store."""
+        with self._lock:
+            on_disk = sum(n for s, n in self._sizes.items() if s >= self.committed.segment)
+        return max(on_disk - self.committed.offset, 0)
+
+    @property
+    def fill_ratio(self) -> float:
+        """How full the spool is, relative to its cap."""
+        return self.size / self.max_bytes
+
+    @property
+    def full(self) -> bool:
+        """Whether the cap is reached: the server stops reading until the store catches up."""
+        return self.size >= self.max_bytes
+
+    def append(self, payload: bytes) -> int:
+        """Write one frame; the position to pass to ``sync`` for it to be durable."""
+        frame = encode_frame(payload)
+        with self._data:
+            if self._closed:
+                raise RuntimeError("spool is closed")
+            view = memoryview(frame)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._end += len(frame)
+            self._sizes[self._current] += len(frame)
+            self.appended += len(frame)
+            position = self.appended
+            if self._end >= self.segment_bytes:
+                self._rotate()
+            self._data.notify_all()
+        return position
+
+    def _rotate(self) -> None:
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self.synced = self.appended
+        self._current += 1
+        self._fd = self._open_segment(self._current)
+        self._end = 0
+
+    def sync(self) -> int:
+        """fsync what is appended so far (blocking); the position now durable."""
+        with self._lock:
+            if self._closed:
+                return self.synced
+            target = self.appended
+            fd = os.dup(self._fd)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with self._lock:
+            self.synced = max(self.synced, target)
+            return self.synced
+
+    def wait(self, timeout: float) -> None:
+        """Block until something is appended or ``timeout`` passes."""
+        with self._data:
+            self._data.wait(timeout)
+
+    def wake(self) -> None:
+        """Wake a reader blocked in ``wait``."""
+        with self._data:
+            self._data.notify_all()
+
+    def close(self) -> None:
+        """fsync and close the open segment."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self.synced = self.appended
+            if self.committed == Position(self._current, self._end):
+                # Everything is in the store: leave no segment behind.
+                self._path(self._current).unlink(missing_ok=True)
+                del self._sizes[self._current]
+
+    def _read_checkpoint(self) -> Position:
+        try:
+            data = json.loads((self.directory / CHECKPOINT).read_text())
+            return Position(int(data["segment"]), int(data["offset"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return Position(0, 0)
+
+    def commit(self, position: Position) -> None:
+        """Record that the store committed everything before ``position``; trim the spool."""
+        # No fsync: a checkpoint lost to a machine crash only replays batches the store
+        # already holds, and those inserts do nothing (job_id is unique).
+        tmp = self.directory / f"{CHECKPOINT}.tmp"
+        tmp.write_text(json.dumps({"segment": position.segment, "offset": position.offset}))
+        os.replace(tmp, self.directory / CHECKPOINT)
+        self.committed = position
+        with self._lock:
+            done = [s for s in self._sizes if s < position.segment]
+            for segment in done:
+                del self._sizes[segment]
+        for segment in done:
+            self._path(segment).unlink(missing_ok=True)
+
+    def reader(self) -> SpoolReader:
+        """A reader starting at the committed position (the writer loop's, one at a time)."""
+        return SpoolReader(self)
+
+    def _state(self, segment: int) -> tuple[int | None, bool, int | None]:
+        """(readable end of ``segment`` or None if gone, whether it is open, the next one)."""
+        with self._lock:
+            is_open = segment == self._current
+            limit = self._end if is_open else self._sizes.get(segment)
+            later = [s for s in self._sizes if s > segment]
+            return limit, is_open, (min(later) if later else None)
+
+
+class SpoolReader:
+    """Reads spooled entries in order, from the committed position on."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+        self.position = spool.committed
+        self.corrupt_segments = 0
+        """Segments whose tail was skipped: torn by a crash, or a checksum failed."""
+        self._handle: Any = None
+        self._handle_segment = -1
+
+    def read(self, max_entries: int) -> list[Any]:
+        """Up to about ``max_entries`` entries (whole frames) after ``position``; advances it."""
+        entries: list[Any] = []
+        while len(entries) < max_entries:
+            limit, is_open, following = self._spool._state(self.position.segment)
+            if limit is None or self.position.offset >= limit:
+                if is_open or following is None:
+                    break
+                self.position = Position(following, 0)
+                continue
+            before = self.position
+            self._read_frames(limit, following, max_entries, entries)
+            if self.position == before:
+                break
+        return entries
+
+    def _file(self) -> Any:
+        if self._handle_segment != self.position.segment:
+            self.close()
+            self._handle = self._spool._path(self.position.segment).open("rb")
+            self._handle_segment = self.position.segment
+        return self._handle
+
+    def _read_frames(
+        self, limit: int, following: int | None, max_entries: int, entries: list[Any]
+    ) -> None:
+        base = self.position.offset
+        handle = self._file()
+        handle.seek(base)
+        buffer: bytes = handle.read(min(_READ_CHUNK, limit - base))
+        offset = 0
+        while len(entries) < max_entries and offset < len(buffer):
+            if limit - base - offset < FRAME_HEADER.size:
+                self._skip(limit, following)
+                return
+            if offset + FRAME_HEADER.size > len(buffer):
+                break  # the header straddles the chunk: next pass starts at it
+            length, crc = FRAME_HEADER.unpack_from(buffer, offset)
+            end = offset + FRAME_HEADER.size + length
+            if base + end > limit:
+                self._skip(limit, following)  # a header promising more than is there
+                return
+            if end > len(buffer):
+                if offset:
+                    break
+                handle.seek(base)
+                buffer = handle.read(end)
+            payload = buffer[offset + FRAME_HEADER.size : end]
+            try:
+                if binascii.crc32(payload) != crc:
+                    raise ValueError("checksum")
+                entries += decode_frame(payload)
+            except Exception:  # a damaged frame: the rest of its segment is not trusted
+                self._skip(limit, following)
+                return
+            offset = end
+        self.position = Position(self.position.segment, base + offset)
+
+    def _skip(self, limit: int, following: int | None) -> None:
+        self.corrupt_segments += 1
+        if following is not None:
+            self.position = Position(following, 0)
+        else:
+            self.position = Position(self.position.segment, limit)
+
+    def close(self) -> None:
+        """Close the open segment file."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self._handle_segment = -1

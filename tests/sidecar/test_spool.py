@@ -1,0 +1,105 @@
+"""The spool: frames survive reopening, commits trim, torn tails are skipped, not fatal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgpack
+
+from sidecar.spool import SEGMENT_SUFFIX, Spool, dead_letter_message, decode_frame
+
+
+def entries(first: int, n: int) -> bytes:
+    """Message-mode messages back to back, as the server spools them."""
+    return b"".join(msgpack.packb(["t", 1.0, {"i": i}]) for i in range(first, first + n))
+
+
+def open_spool(path: Path, segment_bytes: int = 1 << 20) -> Spool:
+    return Spool(path, segment_bytes=segment_bytes, max_bytes=1 << 24)
+
+
+def test_read_commit_and_replay_after_reopen(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path, segment_bytes=256)
+    for i in range(0, 50, 5):
+        spool.append(entries(i, 5))
+    reader = spool.reader()
+    first = reader.read(20)
+    assert [e[2]["i"] for e in first] == list(range(20))
+    spool.commit(reader.position)
+    spool.close()  # 30 entries were read by nobody: they must come back
+
+    again = open_spool(tmp_path, segment_bytes=256)
+    rest = again.reader().read(1000)
+    assert [e[2]["i"] for e in rest] == list(range(20, 50))
+    assert again.size < 50 * 20  # trimmed segments are gone
+    again.close()
+
+
+def test_segments_are_deleted_only_after_commit(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path, segment_bytes=16)
+    for i in range(10):
+        spool.append(entries(i, 1))
+    segments = len(list(tmp_path.glob(f"*{SEGMENT_SUFFIX}")))
+    assert segments >= 5
+    reader = spool.reader()
+    assert len(reader.read(1000)) == 10
+    assert len(list(tmp_path.glob(f"*{SEGMENT_SUFFIX}"))) == segments
+    spool.commit(reader.position)
+    assert len(list(tmp_path.glob(f"*{SEGMENT_SUFFIX}"))) <= 2
+    assert spool.pending == 0
+    spool.close()
+
+
+def test_torn_tail_is_skipped_and_counted(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(entries(0, 2))
+    spool.append(entries(2, 2))
+    spool.close()
+    [segment] = tmp_path.glob(f"*{SEGMENT_SUFFIX}")
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-3])  # a crash in the middle of the last frame
+
+    reopened = open_spool(tmp_path)
+    reopened.append(entries(4, 1))
+    reader = reopened.reader()
+    got = reader.read(1000)
+    assert [e[2]["i"] for e in got] == [0, 1, 4]
+    assert reader.corrupt_segments == 1
+    reopened.close()
+
+
+def test_corrupt_frame_checksum_is_skipped(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(entries(0, 1))
+    spool.close()
+    [segment] = tmp_path.glob(f"*{SEGMENT_SUFFIX}")
+    data = bytearray(segment.read_bytes())
+    data[-1] ^= 0xFF
+    segment.write_bytes(bytes(data))
+    reopened = open_spool(tmp_path)
+    reader = reopened.reader()
+    assert reader.read(10) == []
+    assert reader.corrupt_segments == 1
+    reopened.close()
+
+
+def test_sync_reports_durable_position(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    position = spool.append(b"\x90")
+    assert spool.synced < position
+    assert spool.sync() >= position
+    spool.close()
+
+
+def test_decode_frame_turns_odd_messages_into_dead_letters() -> None:
+    payload = (
+        msgpack.packb(["t", [[1, {"a": 1}]]])
+        + dead_letter_message("t", b"\x01\x02", "why", 3.0)
+        + msgpack.packb({"not": "a message"})
+        + msgpack.packb(7)
+    )
+    forward, letter, odd_map, odd_int = decode_frame(payload)
+    assert forward == ("t", 1.0, {"a": 1})
+    assert letter == ("t", 3.0, b"\x01\x02", "why")
+    assert odd_map[3].startswith("undecodable")
+    assert odd_int[3].startswith("undecodable")
