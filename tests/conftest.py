@@ -50,7 +50,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     """The demo bundles, trained by ``make models`` (or trained here once if missing)."""
-    path = Path(os.environ.get("PREDLOG_MODELS_DIR", "var/models"))
+    path = Path(os.environ.get("PREDLOG_MODELS_DIR", "var/models")).resolve()
     if not any(path.glob("*/*/manifest.json")):
         from training.demo import train_demo_bundles
 
