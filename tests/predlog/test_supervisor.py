@@ -23,13 +23,13 @@ def test_starts_children_in_order_and_stops_them_on_sigterm(tmp_path: Path) -> N
     supervisor = Supervisor([http_server(f"child{i}", p, tmp_path) for i, p in enumerate(ports)])
     codes: list[int] = []
     runner = threading.Thread(target=lambda: codes.append(supervisor.run()))
+
     # Signal handlers can only be installed from the main thread: run there, signal from a thread.
-    killer = threading.Thread(
-        target=lambda: (
-            wait_for(lambda: all(port_open(p) for p in ports)),
-            os.kill(os.getpid(), signal.SIGTERM),
-        )
-    )
+    def stop_when_up() -> None:
+        wait_for(lambda: all(port_open(p) for p in ports))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=stop_when_up)
     killer.start()
     runner.run()
     killer.join()
