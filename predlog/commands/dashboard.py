@@ -8,7 +8,7 @@ import click
 
 from dashboard.server import serve
 from dashboard.settings import DashboardSettings
-from sidecar.store.engine import DEFAULT_STORE_URL
+from predlog.options import models_option, store_option
 
 
 @click.command(help="Serve the monitoring dashboard over the log store (opened read-only).")
@@ -29,23 +29,8 @@ from sidecar.store.engine import DEFAULT_STORE_URL
     show_envvar=True,
     help="Port the dashboard binds.",
 )
-@click.option(
-    "--store",
-    default=DEFAULT_STORE_URL,
-    show_default=True,
-    envvar="PREDLOG_STORE_URL",
-    show_envvar=True,
-    help="SQLAlchemy URL of the log store.",
-)
-@click.option(
-    "--models",
-    default="var/models",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    envvar="PREDLOG_MODELS_DIR",
-    show_envvar=True,
-    help="Model bundles, read for each version's outlier threshold and feature names.",
-)
+@store_option()
+@models_option(help="Model bundles, read for each version's outlier threshold and feature names.")
 @click.option(
     "--outlier-threshold",
     default=0.5,

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import click
 
-from sidecar.store.engine import DEFAULT_STORE_URL, make_engine
+from predlog.options import store_option as store_option_for
+from sidecar.store.engine import make_engine
 from sidecar.store.migrate import current_revision, head_revision, upgrade
 
-store_option = click.option(
-    "--store",
-    default=DEFAULT_STORE_URL,
-    show_default=True,
-    envvar="PREDLOG_STORE_URL",
-    show_envvar=True,
-    help="SQLAlchemy URL of the log store (sqlite:///path or postgresql+psycopg://...).",
+store_option = store_option_for(
+    help="SQLAlchemy URL of the log store (sqlite:///path or postgresql+psycopg://...)."
 )
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import cast
 
 import click
 from sqlalchemy.exc import DBAPIError
 
+from predlog.options import option, store_option
 from sidecar.store import queries, report
-from sidecar.store.engine import DEFAULT_STORE_URL, make_engine
+from sidecar.store.engine import make_engine
 from sidecar.store.timespec import parse_when
 
 
@@ -32,37 +32,23 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return value
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
-    # Every option of every predlog command names its environment variable.
-    return click.option(*names, envvar=env, show_envvar=True, **kwargs)
-
-
 @click.command(help="Find stored predictions by job id, request id or filters; or list gaps.")
-@_option(
-    "--store",
-    env="PREDLOG_STORE_URL",
-    default=DEFAULT_STORE_URL,
-    show_default=True,
-    help="SQLAlchemy URL of the log store (opened read-only).",
-)
-@_option("--job-id", env="PREDLOG_QUERY_JOB_ID", help="Show the one request with this job id.")
-@_option("--request-id", env="PREDLOG_QUERY_REQUEST_ID", help="Requests with this X-Request-Id.")
-@_option("--since", env="PREDLOG_QUERY_SINCE", callback=_when, help="From: 10m, 2h, 7d or ISO.")
-@_option("--until", env="PREDLOG_QUERY_UNTIL", callback=_when, help="Before: 10m, 2h or ISO.")
-@_option("--model", env="PREDLOG_QUERY_MODEL", help="Only this model.")
-@_option("--version", env="PREDLOG_QUERY_VERSION", help="Only this model version.")
-@_option("--endpoint", env="PREDLOG_QUERY_ENDPOINT", help="Only this route, e.g. /predict.")
-@_option(
+@store_option(help="SQLAlchemy URL of the log store (opened read-only).")
+@option("--job-id", env="PREDLOG_QUERY_JOB_ID", help="Show the one request with this job id.")
+@option("--request-id", env="PREDLOG_QUERY_REQUEST_ID", help="Requests with this X-Request-Id.")
+@option("--since", env="PREDLOG_QUERY_SINCE", callback=_when, help="From: 10m, 2h, 7d or ISO.")
+@option("--until", env="PREDLOG_QUERY_UNTIL", callback=_when, help="Before: 10m, 2h or ISO.")
+@option("--model", env="PREDLOG_QUERY_MODEL", help="Only this model.")
+@option("--version", env="PREDLOG_QUERY_VERSION", help="Only this model version.")
+@option("--endpoint", env="PREDLOG_QUERY_ENDPOINT", help="Only this route, e.g. /predict.")
+@option(
     "--outliers",
     env="PREDLOG_QUERY_OUTLIERS",
     is_flag=True,
     help="Only requests with at least one outlier row.",
 )
-@_option("--status", env="PREDLOG_QUERY_STATUS", callback=_status, help="2xx, 4xx, 5xx or 404.")
-@_option(
+@option("--status", env="PREDLOG_QUERY_STATUS", callback=_status, help="2xx, 4xx, 5xx or 404.")
+@option(
     "--limit",
     env="PREDLOG_QUERY_LIMIT",
     type=click.IntRange(min=1),
@@ -70,13 +56,13 @@ def _option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
     show_default=True,
     help="At most this many requests, newest first.",
 )
-@_option(
+@option(
     "--gaps",
     env="PREDLOG_QUERY_GAPS",
     is_flag=True,
     help="List missing sequence numbers per api host and process instead.",
 )
-@_option(
+@option(
     "--format",
     "fmt",
     env="PREDLOG_QUERY_FORMAT",

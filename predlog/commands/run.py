@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from predlog.options import models_option, spool_option, store_option
 from predlog.supervisor import LocalStack, Supervisor
-from sidecar.store.engine import DEFAULT_STORE_URL, make_engine
+from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 
 
@@ -60,30 +63,9 @@ from sidecar.store.migrate import upgrade
     show_envvar=True,
     help="uvicorn worker processes of the api.",
 )
-@click.option(
-    "--models",
-    default="var/models",
-    show_default=True,
-    envvar="PREDLOG_MODELS_DIR",
-    show_envvar=True,
-    help="Directory of model bundles.",
-)
-@click.option(
-    "--store",
-    default=DEFAULT_STORE_URL,
-    show_default=True,
-    envvar="PREDLOG_STORE_URL",
-    show_envvar=True,
-    help="SQLAlchemy URL of the log store.",
-)
-@click.option(
-    "--spool",
-    default="var/spool",
-    show_default=True,
-    envvar="PREDLOG_SPOOL_DIR",
-    show_envvar=True,
-    help="Spool directory shared by the api and the sidecar.",
-)
+@models_option()
+@store_option()
+@spool_option(help="Spool directory shared by the api and the sidecar.")
 @click.option(
     "--dashboard/--no-dashboard",
     default=True,
@@ -99,9 +81,9 @@ def command(
     sidecar_http_port: int,
     dashboard_port: int,
     workers: int,
-    models: str,
+    models: Path,
     store: str,
-    spool: str,
+    spool: Path,
     dashboard: bool,
 ) -> None:
     engine = make_engine(store)
@@ -114,9 +96,9 @@ def command(
         sidecar_http_port,
         dashboard_port,
         workers,
-        models,
+        str(models),
         store,
-        spool,
+        str(spool),
         dashboard,
     )
     raise SystemExit(Supervisor(stack.specs()).run())

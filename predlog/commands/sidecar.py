@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
+from predlog.options import spool_option, store_option
 from sidecar.app import run
 from sidecar.settings import SidecarSettings
-from sidecar.store.engine import DEFAULT_STORE_URL
 
 
 @click.command("sidecar")
@@ -38,25 +36,8 @@ from sidecar.store.engine import DEFAULT_STORE_URL
     show_envvar=True,
     help="Port of /healthz and /metrics.",
 )
-@click.option(
-    "--store",
-    "store_url",
-    default=DEFAULT_STORE_URL,
-    show_default=True,
-    envvar="PREDLOG_STORE_URL",
-    show_envvar=True,
-    help="SQLAlchemy URL of the log store.",
-)
-@click.option(
-    "--spool",
-    "spool_dir",
-    default="var/spool",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="PREDLOG_SPOOL_DIR",
-    show_envvar=True,
-    help="Spool directory (sidecar/ and the api's api/ inside).",
-)
+@store_option("store_url")
+@spool_option("spool_dir", "Spool directory (sidecar/ and the api's api/ inside).")
 @click.option(
     "--shared-key",
     default=None,
