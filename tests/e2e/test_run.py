@@ -72,6 +72,7 @@ def stack(tmp_path: Path, models_dir: Path) -> Iterator[Stack]:
                 process.kill()
                 process.wait()
         log.close()
+        print((tmp_path / "run.log").read_text())  # pytest shows it when the test failed
 
 
 def test_a_prediction_is_answered_and_becomes_one_row_in_the_store(stack: Stack) -> None:
