@@ -41,9 +41,11 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-## models: train the demo bundles if they are missing
-models: install
-	@test -f $(MODELS_DIR)/.trained || ( $(BIN)/predlog train --out $(MODELS_DIR) && touch $(MODELS_DIR)/.trained )
+## models: train the demo bundles if they are missing or the training code changed
+models: $(MODELS_DIR)/.trained
+$(MODELS_DIR)/.trained: $(STAMP) $(wildcard training/*.py)
+	$(BIN)/predlog train --out $(MODELS_DIR)
+	touch $@
 
 ## run: start the whole system on the embedded SQLite store
 run: models

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ServiceError
+from api.fastpath import PredlogApi
 from api.middleware import SCOPE_KEY, RequestLogMiddleware, error_body
 from api.records import RequestLog
 from api.routes import install
@@ -37,7 +38,9 @@ def create_app(settings: ApiSettings | None = None, *, registry: Registry | None
         finally:
             services.stop()
 
-    app = FastAPI(title="predlog api", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = PredlogApi(
+        services, title="predlog api", version="1", description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.services = services
 
     install(app)

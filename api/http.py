@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
+from starlette.types import Receive
 
 from api.errors import InvalidInputError
 from api.inputs import ClientGoneError, check_content, too_large
@@ -29,11 +31,11 @@ class RawRoute(APIRoute):
         return endpoint
 
 
-def pins(request: Request) -> tuple[str | None, str | None]:
+def pins(query_string: bytes) -> tuple[str | None, str | None]:
     """The ``model`` and ``version`` query parameters (None when absent)."""
-    if not request.scope["query_string"]:
+    if not query_string:
         return None, None
-    params = request.query_params
+    params = QueryParams(query_string)  # what request.query_params would parse
     model, version = params.get("model"), params.get("version")
     for name, value in (("model", model), ("version", version)):
         if value is not None and len(value) > MAX_NAME:
@@ -48,10 +50,9 @@ def json_response(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-async def read_body(request: Request, log: RequestLog, limit: int) -> bytes:
+async def read_body(receive: Receive, log: RequestLog, limit: int) -> bytes:
     """The request body, refusing a non-JSON content type and anything over ``limit`` bytes."""
     check_content(log.content_type, log.content_length, limit)
-    receive = request.receive
     chunks: list[bytes] = []
     size = 0
     while True:

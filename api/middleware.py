@@ -74,6 +74,42 @@ def error_body(status: int, kind: str, message: str) -> bytes:
     return orjson.dumps({"error": {"type": kind, "message": message, "status": status}})
 
 
+def start_request(scope: Scope) -> RequestLog:
+    """A new job_id and the request's log entry, with the headers the record needs."""
+    request_log = RequestLog(new_job_id(), scope["method"], scope["path"])
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            request_log.content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            request_log.content_length = int(value) if value.isdigit() else None
+        elif name == b"x-request-id":
+            request_log.request_id = value.decode("latin-1")
+    return request_log
+
+
+def internal_error(scope: Scope, request_log: RequestLog, exc: Exception) -> bytes:
+    """Log an unexpected exception, note it in the request log; the body of its JSON 500."""
+    job_id = request_log.job_id
+    log.error(
+        "unhandled error in %s %s (job %s)", scope["method"], scope["path"], job_id, exc_info=exc
+    )
+    request_log.error = request_log.error or f"internal error: {exc!r}"
+    return error_body(500, "InternalError", f"internal error (job_id {job_id})")
+
+
+def json_start(status: int, body: bytes, job_id: str) -> Message:
+    """The ``http.response.start`` message of a JSON body (Starlette's headers, plus X-Job-Id)."""
+    return {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            (b"x-job-id", job_id.encode()),
+        ],
+    }
+
+
 class RequestLogMiddleware:
     """Gives each HTTP request a job_id and emits exactly one record when it is answered."""
 
@@ -85,17 +121,9 @@ class RequestLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        job_id = new_job_id()
-        request_log = RequestLog(job_id, scope["method"], scope["path"])
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                request_log.content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                request_log.content_length = int(value) if value.isdigit() else None
-            elif name == b"x-request-id":
-                request_log.request_id = value.decode("latin-1")
+        request_log = start_request(scope)
         scope[SCOPE_KEY] = request_log
-        job_header = (b"x-job-id", job_id.encode())
+        job_header = (b"x-job-id", request_log.job_id.encode())
         status = 500
         started = False
 
@@ -110,25 +138,12 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_job_id)
         except Exception as exc:
-            log.exception(
-                "unhandled error in %s %s (job %s)", scope["method"], scope["path"], job_id
-            )
-            request_log.error = request_log.error or f"internal error: {exc!r}"
+            body = internal_error(scope, request_log, exc)
             if started:
                 raise  # mid-response: only closing the connection is left
             status = 500
-            body = error_body(500, "InternalError", f"internal error (job_id {job_id})")
-            await send_with_job_id(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send_with_job_id({"type": "http.response.body", "body": body})
+            await send(json_start(500, body, request_log.job_id))
+            await send({"type": "http.response.body", "body": body})
         finally:
             route = scope.get("route")
             endpoint = getattr(route, "path", UNMATCHED) if route is not None else UNMATCHED

@@ -73,8 +73,8 @@ async def predict(request: Request) -> Response:
     """Class probabilities, outlier flag and outlier score (at most ``max_rows`` rows)."""
     services: Services = request.app.state.services
     log: RequestLog = request.scope[SCOPE_KEY]
-    body = await read_body(request, log, services.settings.max_body_bytes)
-    model, version = pins(request)
+    body = await read_body(request.receive, log, services.settings.max_body_bytes)
+    model, version = pins(request.scope["query_string"])
     return json_response(services.predictions.predict(log, body, model, version))
 
 
@@ -82,8 +82,8 @@ async def predict_label(request: Request) -> Response:
     """The most probable label and its probability, outlier flag and score."""
     services: Services = request.app.state.services
     log: RequestLog = request.scope[SCOPE_KEY]
-    body = await read_body(request, log, services.settings.max_body_bytes)
-    model, version = pins(request)
+    body = await read_body(request.receive, log, services.settings.max_body_bytes)
+    model, version = pins(request.scope["query_string"])
     return json_response(services.predictions.predict_label(log, body, model, version))
 
 
@@ -119,7 +119,7 @@ async def predict_batch(
     version: VersionQuery = None,
 ) -> Response:
     """One result per row for up to ``max_batch_rows`` rows (default 1000); one record."""
-    body = await read_body(request, log, settings.max_body_bytes)
+    body = await read_body(request.receive, log, settings.max_body_bytes)
     # Large batches take milliseconds: keep them off the event loop.
     answer = await run_in_threadpool(handler.predict_batch, log, body, model, version)
     return json_response(answer)

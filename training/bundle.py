@@ -35,6 +35,7 @@ from api.runtime.bundle import (
 from api.runtime.model import OnnxModelVersion
 from api.runtime.outlier import unit_score
 from training.detectors import FittedDetector
+from training.graphs import LABEL_OUTPUT, OUTLIER_OUTPUT, SCORE_OUTPUT, combined_model
 
 F64 = npt.NDArray[np.float64]
 OPSETS = {"": 17, "ai.onnx.ml": 3}
@@ -116,10 +117,14 @@ def write_bundle(
     classifier: Any,
     detector: FittedDetector,
     detector_format: Literal["npz", "onnx"] = "npz",
+    combined: bool = True,
 ) -> Path:
     """Export a fitted classifier and detector to ``root/<name>/<version>/``; returns that path.
 
-    ``x`` is the training data (for the feature statistics and the export check).
+    ``x`` is the training data (for the feature statistics and the export check). With
+    ``combined`` (the default), ``model.onnx`` also embeds the detector and the threshold, so
+    that the api answers a request with one onnxruntime call; the detector file is written
+    either way (the runtime scores with it alone and checks the graph against it).
     """
     n_features = len(spec.feature_names)
     if x.ndim != 2 or x.shape[1] != n_features:
@@ -129,7 +134,10 @@ def write_bundle(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        (work / "model.onnx").write_bytes(export_classifier(classifier, n_features))
+        graph = export_classifier(classifier, n_features)
+        if combined:
+            graph = combined_model(graph, detector, "input", "probabilities")
+        (work / "model.onnx").write_bytes(graph)
         detector_file = f"detector.{detector_format}"
         if detector_format == "onnx":
             (work / detector_file).write_bytes(detector.to_onnx())
@@ -148,6 +156,9 @@ def write_bundle(
             outlier_threshold=detector.threshold,
             feature_stats=feature_stats(x, spec.feature_names),
             files={name: sha256_file(work / name) for name in files},
+            label_output=LABEL_OUTPUT if combined else None,
+            score_output=SCORE_OUTPUT if combined else None,
+            outlier_output=OUTLIER_OUTPUT if combined else None,
             detector=DetectorSpec(
                 file=detector_file,
                 kind="onnx" if detector_format == "onnx" else detector.kind,
@@ -182,9 +193,13 @@ def check_bundle(bundle_dir: Path, x: F64, classifier: Any, detector: FittedDete
         raw = served.manifest.detector
         ref = detector.decision_function(x.astype(np.float32).astype(np.float64))
         ref_score = unit_score(ref, raw.center, raw.slope)
-        score_gap = float(np.abs(out.outlier_score - ref_score).max())
-        if score_gap > 1e-6:
-            raise RuntimeError(f"{bundle_dir}: outlier scores differ by {score_gap} from pyod")
+        # predict (the combined graph, when there is one) and the detector file alone
+        for scores in (out.outlier_score, served.score_outliers(x.astype(np.float32))):
+            score_gap = float(np.abs(scores - ref_score).max())
+            if score_gap > 1e-6:
+                raise RuntimeError(f"{bundle_dir}: outlier scores differ by {score_gap} from pyod")
+        if not (out.label_index == out.proba.argmax(axis=1)).all():
+            raise RuntimeError(f"{bundle_dir}: label_index is not the most probable class")
     finally:
         served.unload()
 

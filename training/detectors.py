@@ -11,12 +11,11 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 from pyod.models.knn import KNN
 from pyod.models.mcd import MCD
 
 from api.runtime.outlier import unit_score
+from training.graphs import detector_model
 
 F64 = npt.NDArray[np.float64]
 
@@ -51,37 +50,9 @@ class FittedDetector:
         return out
 
     def to_onnx(self) -> bytes:
-        """The raw-score function as an ONNX graph (float32 ``input`` -> float64 ``raw``).
-
-        Only for the Gaussian kind; the KNN kind is served from its npz parameters.
-        """
-        if self.kind != "mahalanobis":
-            raise ValueError(f"no ONNX export for {self.kind!r} detectors")
-        location, precision = self.params["location"], self.params["precision"]
-        d = len(location)
-        graph = helper.make_graph(
-            [
-                helper.make_node("Cast", ["input"], ["x64"], to=TensorProto.DOUBLE),
-                helper.make_node("Sub", ["x64", "location"], ["centered"]),
-                helper.make_node("MatMul", ["centered", "precision"], ["projected"]),
-                helper.make_node("Mul", ["projected", "centered"], ["squares"]),
-                helper.make_node("ReduceSum", ["squares", "axes"], ["raw"], keepdims=0),
-            ],
-            "mahalanobis",
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, d])],
-            [helper.make_tensor_value_info("raw", TensorProto.DOUBLE, [None])],
-            initializer=[
-                numpy_helper.from_array(np.asarray(location, dtype=np.float64), "location"),
-                numpy_helper.from_array(np.asarray(precision, dtype=np.float64), "precision"),
-                numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
-            ],
-        )
-        model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="predlog"
-        )
-        onnx.checker.check_model(model)
-        data: bytes = model.SerializeToString()
-        return data
+        """The raw-score function as an ONNX graph (float32 ``input`` -> float64 ``raw`` (n,))."""
+        key = "location" if self.kind == "mahalanobis" else "mean"
+        return detector_model(self, len(self.params[key]))
 
     @property
     def threshold(self) -> float:

@@ -4,6 +4,7 @@ Layout (see docs/models.md)::
 
     <root>/<name>/<version>/manifest.json   this model, the file checksums
                            /model.onnx      classifier: float32 (n, n_features) -> probabilities
+                                            (and, when combined, label index, outlier score, flag)
                            /detector.npz    outlier detector parameters (or detector.onnx)
                            /labels.json     {"0": "setosa", ...}
 """
@@ -80,6 +81,15 @@ class BundleManifest(BaseModel):
     """Name of the classifier graph's float32 input."""
     proba_output: str = "probabilities"
     """Name of the classifier graph's (n, n_labels) probability output."""
+    label_output: str | None = None
+    """Graph output with the most probable class index, int64 (n,); None: argmax of the
+    probabilities."""
+    score_output: str | None = None
+    """Graph output with the outlier score in [0, 1], float64 (n,), when the graph embeds the
+    detector (one onnxruntime call per request); None: the detector file scores."""
+    outlier_output: str | None = None
+    """Graph output with the outlier flag, bool (n,), ``score >= outlier_threshold`` (only with
+    ``score_output``); None: compared here."""
     detector: DetectorSpec
     trained_with: dict[str, str] = Field(default_factory=dict)
     """Package versions the bundle was trained and exported with."""
@@ -95,6 +105,8 @@ class BundleManifest(BaseModel):
             raise ValueError(f"input_shape {self.input_shape} does not match feature_names")
         if [s.name for s in self.feature_stats] != self.feature_names:
             raise ValueError("feature_stats must list feature_names in order")
+        if self.outlier_output is not None and self.score_output is None:
+            raise ValueError("outlier_output needs score_output")
         for required in (self.model_file, self.labels_file, self.detector.file):
             if required not in self.files:
                 raise ValueError(f"files has no checksum for {required!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -75,65 +76,128 @@ class ModelVersion:
 
 
 class OnnxModelVersion(ModelVersion):
-    """A bundle directory served with onnxruntime: classifier graph plus outlier detector."""
+    """A bundle directory served with onnxruntime: classifier graph plus outlier detector.
+
+    When the manifest names the graph's label, score and flag outputs (a combined graph, as
+    ``predlog train`` writes), ``predict`` is one onnxruntime call; otherwise the detector
+    file scores the rows and numpy fills in what the graph does not answer.
+    """
 
     def __init__(self, bundle_dir: Path, manifest: BundleManifest | None = None) -> None:
         self.bundle_dir = Path(bundle_dir)
         super().__init__(manifest if manifest is not None else load_manifest(self.bundle_dir))
-        self._run_classifier: _Classifier | None = None
+        self._graph: _Graph | None = None
         self._scorer: OutlierScorer | None = None
 
     def load(self) -> None:
         """Open the onnxruntime session and the detector; check the graph against the manifest."""
         if self.ready:
             return
-        classifier = _Classifier(self.bundle_dir, self.manifest)
         scorer = load_scorer(self.bundle_dir, self.manifest)
-        # one warm-up call: onnxruntime allocates its arenas lazily, keep that off the first request
-        probe = np.zeros((1, self.manifest.n_features), dtype=np.float32)
-        proba, _ = classifier(probe)
-        if proba.shape != (1, len(self.manifest.labels)):
-            raise BundleError(
-                f"{self.bundle_dir}: {self.manifest.proba_output} has shape {proba.shape}, "
-                f"expected (1, {len(self.manifest.labels)})"
-            )
-        scorer.score(probe)
-        self._run_classifier, self._scorer = classifier, scorer
+        graph = _Graph(self.bundle_dir, self.manifest, scorer)
+        graph.check(self.bundle_dir, self.manifest)
+        self._graph, self._scorer = graph, scorer
         self.ready = True
 
-    def classify(self, batch: F32) -> tuple[F32, I64]:
-        if self._run_classifier is None:
+    def predict(self, batch: F32) -> Output:
+        graph = self._graph
+        if graph is None:
             raise ModelNotReadyError(f"model {self.name} version {self.version} is not loaded")
-        return self._run_classifier(batch)
+        return graph.predict(np.ascontiguousarray(batch, dtype=np.float32))
+
+    def classify(self, batch: F32) -> tuple[F32, I64]:
+        if self._graph is None:
+            raise ModelNotReadyError(f"model {self.name} version {self.version} is not loaded")
+        return self._graph.classify(np.ascontiguousarray(batch, dtype=np.float32))
 
     def score_outliers(self, batch: F32) -> F64:
+        """Outlier scores from the detector file (the combined graph's are checked against it)."""
         if self._scorer is None:
             raise ModelNotReadyError(f"model {self.name} version {self.version} is not loaded")
-        return self._scorer.score(batch)
+        return self._scorer.score(np.ascontiguousarray(batch, dtype=np.float32))
 
     def unload(self) -> None:
         """Drop the session and the detector (requests in flight keep their own references)."""
         self.ready = False
-        self._run_classifier = None
+        self._graph = None
         self._scorer = None
 
 
-class _Classifier:
-    """An onnxruntime session bound to its input and probability output names."""
+class _Graph:
+    """An onnxruntime session bound to the manifest's input and output names."""
 
-    def __init__(self, bundle_dir: Path, manifest: BundleManifest) -> None:
+    def __init__(self, bundle_dir: Path, manifest: BundleManifest, scorer: OutlierScorer) -> None:
         self.session = open_session(bundle_dir / manifest.model_file)
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
-        if inputs != [manifest.input_name] or manifest.proba_output not in outputs:
+        optional = (manifest.label_output, manifest.score_output, manifest.outlier_output)
+        wanted = [manifest.proba_output, *(name for name in optional if name is not None)]
+        if inputs != [manifest.input_name] or not set(wanted) <= set(outputs):
             raise BundleError(
                 f"{bundle_dir}: graph inputs {inputs} / outputs {outputs} do not match the "
-                f"manifest ({manifest.input_name!r} -> {manifest.proba_output!r})"
+                f"manifest ({manifest.input_name!r} -> {wanted})"
             )
         self.input_name = manifest.input_name
-        # asking for the probabilities alone lets onnxruntime skip the label branch's output copy
-        self.output_names = [manifest.proba_output]
+        self.scorer = scorer
+        self.threshold = manifest.outlier_threshold
+        # Fetch only what the manifest names: onnxruntime skips copying the other outputs.
+        self.names = wanted
+        self.classify_names = wanted[: 1 + (manifest.label_output is not None)]
+        self.has_label = manifest.label_output is not None
+        self.has_score = manifest.score_output is not None
+        self.has_flag = manifest.outlier_output is not None
+        self.complete = self.has_label and self.has_score and self.has_flag
+        self.run = self.session.run
 
-    def __call__(self, batch: F32) -> tuple[F32, I64]:
-        (proba,) = self.session.run(self.output_names, {self.input_name: batch})
-        return proba, proba.argmax(axis=1)
+    def predict(self, batch: F32) -> Output:
+        outs = self.run(self.names, {self.input_name: batch})
+        if self.complete:  # the combined graph: everything came from the one call
+            return Output(outs[0], outs[1], outs[2], outs[3])
+        proba = outs[0]
+        label = outs[1] if self.has_label else proba.argmax(axis=1)
+        if self.has_score:
+            score = outs[1 + self.has_label]
+            flag = outs[2 + self.has_label] if self.has_flag else score >= self.threshold
+        else:
+            score = self.scorer.score(batch)
+            flag = score >= self.threshold
+        return Output(proba, label, score, flag)
+
+    def classify(self, batch: F32) -> tuple[F32, I64]:
+        outs = self.run(self.classify_names, {self.input_name: batch})
+        return outs[0], outs[1] if self.has_label else outs[0].argmax(axis=1)
+
+    def check(self, bundle_dir: Path, manifest: BundleManifest) -> None:
+        """Run a few rows once (onnxruntime allocates lazily: keep that off the first request)
+        and check shapes, dtypes, and that an embedded detector agrees with the detector file."""
+        stats = manifest.feature_stats
+        mean = np.array([s.mean for s in stats])
+        std = np.array([s.std for s in stats])
+        probe = np.array([mean, np.zeros_like(mean), mean + 4 * std], dtype=np.float32)
+        for rows in (probe[:1], probe):
+            out = self.predict(rows)
+            n, n_labels = len(rows), len(manifest.labels)
+            expected: dict[str, tuple[npt.NDArray[Any], type[np.generic], tuple[int, ...]]] = {
+                manifest.proba_output: (out.proba, np.float32, (n, n_labels)),
+                manifest.label_output or "argmax": (out.label_index, np.int64, (n,)),
+                manifest.score_output or "score": (out.outlier_score, np.float64, (n,)),
+                manifest.outlier_output or "flag": (out.is_outlier, np.bool_, (n,)),
+            }
+            for name, (value, dtype, shape) in expected.items():
+                if value.dtype != dtype or value.shape != shape:
+                    raise BundleError(
+                        f"{bundle_dir}: output {name!r} is {value.dtype} {value.shape}, "
+                        f"expected {np.dtype(dtype)} {shape}"
+                    )
+            if self.has_score:
+                gap = float(np.abs(out.outlier_score - self.scorer.score(rows)).max())
+                if not gap <= 1e-6:
+                    raise BundleError(
+                        f"{bundle_dir}: the graph's {manifest.score_output!r} differs by {gap} "
+                        f"from the detector file {manifest.detector.file!r}"
+                    )
+            if not (out.is_outlier == (out.outlier_score >= self.threshold)).all():
+                raise BundleError(
+                    f"{bundle_dir}: the outlier flag disagrees with outlier_score >= "
+                    f"{self.threshold}"
+                )

@@ -21,6 +21,7 @@ import msgpack
 import numpy as np
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from api.runtime.bundle import BundleManifest, DetectorSpec, FeatureStats
 from api.runtime.model import F32, ModelVersion, Output
@@ -171,8 +172,11 @@ class AppClient:
     idea in a few lines: an anyio blocking portal drives httpx's ASGITransport.
     """
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, entry: ASGIApp | None = None, root_path: str = "") -> None:
         self.app = app
+        self.entry = entry or app
+        """What requests are sent to (default: the app; its lifespan is run either way)."""
+        self.root_path = root_path
         self._stack = contextlib.ExitStack()
         self._portal: BlockingPortal | None = None
         self._client: httpx.AsyncClient | None = None
@@ -181,7 +185,8 @@ class AppClient:
         self._portal = self._stack.enter_context(start_blocking_portal(backend="asyncio"))
         self._stack.enter_context(self._portal.wrap_async_context_manager(self._lifespan()))
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver"
+            transport=httpx.ASGITransport(app=self.entry, root_path=self.root_path),
+            base_url="http://testserver",
         )
         self._stack.callback(self._portal.call, self._client.aclose)
         return self

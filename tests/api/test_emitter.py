@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
-from api.emitter import RecordEmitter
+from api.emitter import BatchSender, RecordEmitter
 from api.spool import SpoolWriter
 from sidecar.record import TAG
 from tests.api.fixtures import ForwardReceiver, read_spool
@@ -129,3 +132,20 @@ def test_an_unpackable_record_is_counted_as_failed(
         delivered = [r["seq"] for r in receiver.records]
     assert delivered == [1, 3]
     assert emitter.counts["failed"] == 1
+
+
+def test_a_batch_is_the_bytes_of_one_emit_per_record() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        sender = BatchSender(TAG.partition(".")[0], host="127.0.0.1", port=server.getsockname()[1])
+        records = [record(seq) | {"inputs": [[1.5, 2, -3e38]], "error": None} for seq in (1, 2)]
+        events = [(r["event_time"], r) for r in records]
+        assert sender.emit_many("prediction", events)
+        conn, _ = server.accept()
+        sender.close()
+        with conn:
+            received = b"".join(iter(lambda: conn.recv(65536), b""))
+    expected = b"".join(sender._make_packet("prediction", t, r) for t, r in events)
+    assert received == expected
+    assert [entry[2] for entry in msgpack.Unpacker(io.BytesIO(received))] == records
+    with pytest.raises(ValueError, match="nanosecond"):
+        BatchSender("predlog", nanosecond_precision=True)

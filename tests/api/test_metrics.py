@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.metrics import LATENCY_BUCKETS, ApiMetrics
 from tests.api.fixtures import AppClient
 from tests.support import wait_for
 
@@ -49,3 +51,32 @@ def test_metrics_count_requests_outliers_and_records(client: AppClient) -> None:
     assert got[("predlog_api_records_total", (("outcome", "failed"),))] == 0
     latency_count = got[("predlog_api_request_latency_seconds_count", (("endpoint", "/predict"),))]
     assert latency_count == 5
+
+
+def test_latencies_added_by_bucket_equal_one_observe_each() -> None:
+    latencies = [0.0001, 0.0005, 0.0007, 0.001, 0.0031, 0.02, 0.2, 3.0, 10.0, 0.0005]
+    api_metrics = ApiMetrics()
+    for i, value in enumerate(latencies):
+        api_metrics.observe_request("/predict", "iris", "1", 200, value)
+        if i == 4:
+            api_metrics.flush()  # in two flushes, as the emitter thread would
+    api_metrics.flush()
+    registry = CollectorRegistry()
+    reference = Histogram("reference", "", buckets=LATENCY_BUCKETS, registry=registry)
+    for value in latencies:
+        reference.observe(value)
+    ours = {
+        (s.name.rpartition("_")[2], s.labels.get("le")): s.value
+        for family in api_metrics.registry.collect()
+        if family.name == "predlog_api_request_latency_seconds"
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+    theirs = {
+        (s.name.rpartition("_")[2], s.labels.get("le")): s.value
+        for family in registry.collect()
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+    assert ours == theirs
+    assert ours[("count", None)] == len(latencies)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
 
@@ -129,3 +130,91 @@ def test_knn_methods_match_pyod(tmp_path: Path, method: str) -> None:
     np.testing.assert_allclose(served.score_outliers(rows), expected, atol=1e-7)
     for i in range(5):
         assert served.score_outliers(rows[i : i + 1])[0] == pytest.approx(expected[i], abs=1e-7)
+
+
+def test_combined_graph_answers_everything_in_one_call(trained: Path) -> None:
+    x, _, _ = iris_data()
+    rng = np.random.default_rng(11)
+    rows = np.vstack([x, rng.normal(x.mean(0), 3 * x.std(0), size=(200, 4))]).astype(np.float32)
+    for spec, classifier, detector in demo_models():
+        bundle = trained / spec.name / spec.version
+        manifest = load_manifest(bundle)
+        assert (manifest.label_output, manifest.score_output, manifest.outlier_output) == (
+            "label_index",
+            "outlier_score",
+            "is_outlier",
+        )
+        session = ort.InferenceSession(str(bundle / "model.onnx"))
+        names = ["probabilities", "label_index", "outlier_score", "is_outlier"]
+        assert [o.name for o in session.get_outputs()] == names
+        proba, label, score, flag = session.run(names, {"input": rows})
+        np.testing.assert_allclose(
+            proba, classifier.predict_proba(rows.astype(np.float64)), atol=1e-5
+        )
+        np.testing.assert_array_equal(label, proba.argmax(axis=1))
+        expected = unit_score(
+            detector.decision_function(rows.astype(np.float64)), detector.center, detector.slope
+        )
+        np.testing.assert_allclose(score, expected, rtol=0, atol=1e-7)
+        np.testing.assert_array_equal(flag, score >= manifest.outlier_threshold)
+        assert flag.any()
+        assert not flag.all()
+        served = OnnxModelVersion(bundle)
+        served.load()
+        out = served.predict(rows)
+        np.testing.assert_array_equal(out.outlier_score, score)
+        np.testing.assert_allclose(served.score_outliers(rows), score, rtol=0, atol=1e-7)
+
+
+def test_separate_files_bundle_still_loads_and_agrees(trained: Path, tmp_path: Path) -> None:
+    x, _, labels = iris_data()
+    for spec, classifier, detector in demo_models():
+        separate = OnnxModelVersion(
+            write_bundle(tmp_path, spec, x, classifier, detector, combined=False)
+        )
+        manifest = separate.manifest
+        assert (manifest.label_output, manifest.score_output, manifest.outlier_output) == (
+            None,
+            None,
+            None,
+        )
+        session = ort.InferenceSession(str(separate.bundle_dir / "model.onnx"))
+        assert {o.name for o in session.get_outputs()} == {"label", "probabilities"}
+        combined = OnnxModelVersion(trained / spec.name / spec.version)
+        separate.load()
+        combined.load()
+        drawn = np.random.default_rng(3).normal(x.mean(0), 2 * x.std(0), size=(60, 4))
+        for rows in (drawn.astype(np.float32), drawn[:1].astype(np.float32)):
+            a, b = separate.predict(rows), combined.predict(rows)
+            np.testing.assert_allclose(a.proba, b.proba, atol=1e-6)
+            np.testing.assert_array_equal(a.label_index, b.label_index)
+            np.testing.assert_allclose(a.outlier_score, b.outlier_score, rtol=0, atol=1e-7)
+            np.testing.assert_array_equal(a.is_outlier, b.is_outlier)
+    assert labels == ["setosa", "versicolor", "virginica"]
+
+
+@pytest.mark.parametrize("method", ["largest", "mean", "median"])
+@pytest.mark.parametrize("k", [3, 4])
+def test_knn_graphs_match_pyod(tmp_path: Path, method: str, k: int) -> None:
+    x, _, labels = iris_data()
+    _, classifier, _ = demo_models()[0]
+    detector = fit_knn(x, contamination=0.1, n_neighbors=k, method=method)
+    drawn = np.random.default_rng(9).normal(x.mean(0), 2 * x.std(0), size=(40, 4))
+    rows = np.vstack([x[:20], drawn]).astype(np.float32)
+    raw = detector.decision_function(rows.astype(np.float64))
+    expected = unit_score(raw, detector.center, detector.slope)
+    # the raw score alone as a detector.onnx (any detector kind can be shipped as a graph)
+    session = ort.InferenceSession(detector.to_onnx())
+    (graph_raw,) = session.run(["raw"], {"input": rows})
+    # |z|^2 + |t|^2 - 2 z.t loses digits next to a training row (sqrt of ~1e-15): ~1e-8
+    np.testing.assert_allclose(graph_raw, raw, rtol=1e-7, atol=1e-7)
+    for fmt in ("npz", "onnx"):
+        spec = BundleSpec("knn", f"{method}-{k}-{fmt}", "", ["a", "b", "c", "d"], labels)
+        bundle = write_bundle(tmp_path, spec, x, classifier, detector, detector_format=fmt)
+        served = OnnxModelVersion(bundle)
+        assert served.manifest.detector.kind == ("onnx" if fmt == "onnx" else "knn")
+        served.load()
+        np.testing.assert_allclose(served.predict(rows).outlier_score, expected, atol=1e-7)
+        np.testing.assert_allclose(served.score_outliers(rows), expected, atol=1e-7)
+        one = served.predict(rows[:1])
+        assert one.outlier_score[0] == pytest.approx(expected[0], abs=1e-7)

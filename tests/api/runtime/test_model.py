@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +12,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
-from api.errors import ModelNotReadyError
-from api.runtime import OnnxModelVersion, Registry
+from api.errors import BundleError, ModelNotReadyError
+from api.runtime import OnnxModelVersion, Registry, load_manifest
+from api.runtime.bundle import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -122,11 +125,80 @@ def test_any_bundle_loads(generic_root: Path) -> None:
 
 def test_runtime_imports_neither_sklearn_nor_pyod() -> None:
     code = (
-        "import sys, api.runtime, api.runtime.registry, api.runtime.outlier;"
-        "bad = [m for m in ('sklearn', 'pyod', 'skl2onnx', 'training') if m in sys.modules];"
+        "import sys, api.runtime, api.runtime.registry, api.runtime.outlier, api.app;"
+        "bad = [m for m in ('sklearn', 'pyod', 'skl2onnx', 'onnx', 'training')"
+        " if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _copy_bundle(src: Path, root: Path) -> Path:
+    target = root / src.parent.name / src.name
+    shutil.copytree(src, target)
+    return target
+
+
+def _rewrite_manifest(bundle: Path, **changes: object) -> None:
+    path = bundle / "manifest.json"
+    data = json.loads(path.read_text())
+    data.update(changes)
+    data["files"] = {name: sha256_file(bundle / name) for name in data["files"]}
+    path.write_text(json.dumps(data))
+
+
+def test_a_combined_graph_answers_in_one_call(generic_root: Path) -> None:
+    mv = OnnxModelVersion(generic_root / "tiny" / "1")
+    assert mv.manifest.score_output == "outlier_score"
+    mv.load()
+    rows = np.array([[0.0, 10.0, -1.0], [100.0, -100.0, 100.0]], dtype=np.float32)
+    out = mv.predict(rows)
+    assert out.is_outlier.tolist() == [False, True]
+    np.testing.assert_allclose(out.outlier_score, mv.score_outliers(rows), atol=1e-9)
+    proba, label_index = mv.classify(rows)
+    np.testing.assert_array_equal(proba, out.proba)
+    np.testing.assert_array_equal(label_index, out.label_index)
+
+
+def test_a_combined_graph_must_agree_with_its_detector_file(
+    generic_root: Path, tmp_path: Path
+) -> None:
+    bundle = _copy_bundle(generic_root / "tiny" / "1", tmp_path)
+    with np.load(bundle / "detector.npz") as npz:
+        params = {key: npz[key] for key in npz.files}
+    params["location"] = params["location"] + 1.0  # a detector file from another training run
+    np.savez(bundle / "detector.npz", **params)
+    _rewrite_manifest(bundle)
+    with pytest.raises(BundleError, match="differs by"):
+        OnnxModelVersion(bundle).load()
+
+
+def test_outputs_named_in_the_manifest_must_exist(generic_root: Path, tmp_path: Path) -> None:
+    bundle = _copy_bundle(generic_root / "tiny" / "1", tmp_path)
+    _rewrite_manifest(bundle, score_output="score")
+    with pytest.raises(BundleError, match="do not match the manifest"):
+        OnnxModelVersion(bundle).load()
+    _rewrite_manifest(bundle, score_output=None)  # the flag output without its score
+    with pytest.raises(BundleError, match="outlier_output needs score_output"):
+        load_manifest(bundle)
+
+
+def test_a_graph_without_the_embedded_detector_is_served_with_the_file(
+    generic_root: Path, tmp_path: Path
+) -> None:
+    bundle = _copy_bundle(generic_root / "tiny" / "1", tmp_path)
+    combined = OnnxModelVersion(generic_root / "tiny" / "1")
+    combined.load()
+    # the same graph, with the manifest naming only the label: scores come from detector.npz
+    _rewrite_manifest(bundle, score_output=None, outlier_output=None)
+    partial = OnnxModelVersion(bundle)
+    partial.load()
+    rows = np.random.default_rng(2).normal(size=(30, 3)).astype(np.float32) * 3
+    a, b = partial.predict(rows), combined.predict(rows)
+    np.testing.assert_array_equal(a.proba, b.proba)
+    np.testing.assert_array_equal(a.label_index, b.label_index)
+    np.testing.assert_allclose(a.outlier_score, b.outlier_score, atol=1e-9)
+    np.testing.assert_array_equal(a.is_outlier, b.is_outlier)
