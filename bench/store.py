@@ -2,7 +2,7 @@
 
 ``python -m bench.store`` writes the same generated records into fresh stores in
 batches of 100, 1,000 and 5,000 and prints a table. On PostgreSQL both insert paths
-are measured (COPY through a staging table, and multi-row INSERTs), so the writer's
+are measured (COPY, and SQLAlchemy's multi-row INSERTs), so the writer's
 choice (``copy_min_rows``) can be checked against the figures.
 """
 
@@ -106,9 +106,9 @@ PATHS: tuple[tuple[str, str, BulkMode], ...] = (
     ("postgresql-copy", "postgresql", "copy"),
     ("postgresql-executemany", "postgresql", "executemany"),
 )
-"""(label, store, insert path). "sqlite" is the writer's default (multi-row INSERTs);
-"-executemany" is SQLAlchemy's insertmanyvalues; "postgresql-copy" is the default from
-10 rows a batch."""
+"""(label, store, insert path). "sqlite" is the writer's default (the driver's executemany
+of one prepared INSERT); "-executemany" is SQLAlchemy's insertmanyvalues;
+"postgresql-copy" is the default from 10 rows a batch (COPY straight into predictions)."""
 
 
 def measure(kind: str, tmp: str, data: list[PredictionRecord], size: int, mode: BulkMode) -> float:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 from sidecar.apispool import ingest_directory
 from sidecar.http import HttpServer
 from sidecar.metrics import SidecarMetrics
-from sidecar.pipeline import WriterLoop
+from sidecar.pipeline import MetricsReport, WriterLoop
 from sidecar.server import ForwardServer
 from sidecar.settings import SidecarSettings
 from sidecar.spool import Spool
@@ -21,6 +21,7 @@ from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.schema import streams
 from sidecar.store.writer import StoreWriter
+from sidecar.writerproc import WriterProcess, tune_gc
 
 uvloop: Any
 try:
@@ -53,14 +54,19 @@ class Sidecar:
             shared_key=settings.shared_key,
             self_hostname=settings.self_hostname,
         )
-        self.writer = WriterLoop(
-            self.spool,
-            lambda: StoreWriter(self.engine),
-            self.metrics,
-            batch_records=settings.batch_records,
-            batch_interval=settings.batch_interval,
-            retry_max_delay=settings.retry_max_delay,
-        )
+        self.writer: WriterLoop | WriterProcess
+        if settings.writer_process:
+            self.writer = WriterProcess(settings, self.metrics)
+        else:
+            self.writer = WriterLoop(
+                self.spool,
+                lambda: StoreWriter(self.engine),
+                MetricsReport(self.metrics),
+                batch_records=settings.batch_records,
+                batch_interval=settings.batch_interval,
+                retry_max_delay=settings.retry_max_delay,
+                batch_max_records=settings.batch_max_records,
+            )
         self.http = HttpServer(self.metrics.registry, self.health)
         self.port = 0
         self.http_port = 0
@@ -77,7 +83,7 @@ class Sidecar:
         s = self.settings
         if s.migrate:
             await asyncio.to_thread(upgrade, self.engine)
-        self.writer.start()
+        await asyncio.to_thread(self.writer.start)  # a writer process takes a while to start
         self.port = await self.server.start(s.host, s.port)
         self.http_port = await self.http.start(s.host, s.http_port)
         self._tasks = [
@@ -104,6 +110,7 @@ class Sidecar:
         await self.server.finish_acks()
         await asyncio.to_thread(self.spool.sync)
         await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout)
+        self.spool.refresh()  # what a writer process committed
         self.spool.close()
         await self.http.close()
         self.engine.dispose()
@@ -134,6 +141,8 @@ class Sidecar:
                 await asyncio.wait_for(self._stop_jobs.wait(), interval)
 
     async def _housekeeping(self) -> None:
+        if self.settings.writer_process:
+            self.spool.refresh()
         self.server.maybe_resume()
         if self.spool.appended > self.spool.synced:
             self._since_fsync += 0.1
@@ -176,6 +185,7 @@ def missing_records(engine: Engine) -> int | None:
 def run(settings: SidecarSettings) -> int:
     """Run until SIGTERM or SIGINT, then drain and return 0 (the process's exit code)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    tune_gc()
     runner: Any = asyncio.run if uvloop is None else uvloop.run
     result: int = runner(_serve(settings))
     return result

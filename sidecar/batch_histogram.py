@@ -11,6 +11,16 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 
+def bucket_counts(bounds: Sequence[float], values: Iterable[float]) -> tuple[list[int], float]:
+    """Per-bucket counts (the last one is +Inf) and the sum of ``values``."""
+    counts = [0] * (len(bounds) + 1)
+    total = 0.0
+    for value in values:
+        counts[bisect.bisect_left(bounds, value)] += 1
+        total += value
+    return counts, total
+
+
 class BatchHistogram(Collector):
     """Cumulative buckets like ``prometheus_client.Histogram``, one lock per batch."""
 
@@ -27,14 +37,14 @@ class BatchHistogram(Collector):
 
     def observe_many(self, values: Iterable[float]) -> None:
         """Count every value of a batch into its bucket."""
-        bounds = self._bounds
-        local = [0] * len(self._counts)
-        total = 0.0
-        for value in values:
-            local[bisect.bisect_left(bounds, value)] += 1
-            total += value
+        self.add(*bucket_counts(self._bounds, values))
+
+    def add(self, counts: Sequence[int], total: float) -> None:
+        """Add per-bucket counts (from ``bucket_counts`` over the same bounds) and their sum."""
+        if len(counts) != len(self._counts):
+            raise ValueError("bucket counts do not match the histogram's buckets")
         with self._lock:
-            for i, n in enumerate(local):
+            for i, n in enumerate(counts):
                 self._counts[i] += n
             self._sum += total
 

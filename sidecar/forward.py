@@ -207,6 +207,11 @@ class MessageReader:
         """Add received bytes (raises ``msgpack.BufferFull`` beyond the size bound)."""
         self.unpacker.feed(data)
 
+    @property
+    def idle(self) -> bool:
+        """Whether no message is partly read (the next byte starts a message)."""
+        return self._size is None
+
     def tell(self) -> int:
         """Stream offset just after the last complete message."""
         offset: int = self.unpacker.tell()
@@ -246,8 +251,31 @@ class MessageReader:
         return items
 
 
+def message_prefix(message: bytes | bytearray, items: list[Any]) -> bytes | None:
+    """The leading bytes that mark ``message`` as a plain Message-mode entry, if it is one.
+
+    ``items`` is what ``MessageReader.read`` made of ``message``. A 3-element array
+    (no option, so no chunk to acknowledge), this tag, and an EventTime or a float
+    time: any later message that starts with the same bytes is such an entry too,
+    whatever its record, so the server need not parse it further.
+    """
+    if len(items) != 3 or items[2] is not SKIPPED or not isinstance(items[0], str):
+        return None
+    head: bytes = b"\x93" + msgpack.packb(items[0])
+    marker = bytes(message[len(head) : len(head) + 2])
+    if not message.startswith(head) or len(marker) < 2:
+        return None
+    if marker == b"\xd7\x00":  # fixext 8 of type 0: EventTime
+        return head + marker
+    if marker[:1] == b"\xcb":  # float 64
+        return head + marker[:1]
+    return None
+
+
 def check_message(items: list[Any], max_bytes: int) -> tuple[int, Any]:
     """Check a message read by ``MessageReader``; its number of events and chunk option."""
+    if not isinstance(items, list | tuple):
+        raise ProtocolError("not a forward-protocol message")
     if len(items) <= 4 and items[2:3] == [SKIPPED]:
         if not isinstance(items[0], str):
             raise ProtocolError("not a forward-protocol message")

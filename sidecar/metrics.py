@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sidecar.batch_histogram import BatchHistogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 class SidecarMetrics:
@@ -61,7 +61,7 @@ class SidecarMetrics:
         self.lag = BatchHistogram(
             f"{p}commit_lag_seconds",
             "From a record's event time to its commit in the store.",
-            _LAG_BUCKETS,
+            LAG_BUCKETS,
             r,
         )
         self.missing = Gauge(

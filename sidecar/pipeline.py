@@ -6,8 +6,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 from pydantic import ValidationError
@@ -15,12 +17,16 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import TAG, PredictionRecord
-from sidecar.spool import Spool
+from sidecar.spool import Position, Spool, SpoolFollower
 from sidecar.store.writer import DeadLetterIn, StoreWriter, WriteResult
 
 log = logging.getLogger("predlog.sidecar")
 
 _MAX_REASON = 2000
+
+
+# model_validate without its Python wrapper: the same validation, once per record.
+_validate = PredictionRecord.__pydantic_validator__.validate_python
 
 
 def validate(entries: list[Any]) -> tuple[list[PredictionRecord], list[DeadLetterIn]]:
@@ -36,7 +42,7 @@ def validate(entries: list[Any]) -> tuple[list[PredictionRecord], list[DeadLette
             letters.append(_letter(tag, record, f"unexpected tag {tag!r}", now))
         else:
             try:
-                records.append(PredictionRecord.model_validate(record))
+                records.append(_validate(record))
             except ValidationError as exc:
                 letters.append(_letter(tag, record, _reason(exc), now))
     return records, letters
@@ -52,10 +58,69 @@ def _reason(exc: ValidationError) -> str:
     return "invalid record: " + "; ".join(parts)
 
 
+class WriterReport(Protocol):
+    """Where the writer loop reports what it did (the metrics, maybe in another process)."""
+
+    def written(self, seconds: float) -> None:
+        """One store write took ``seconds``; the store is up."""
+
+    def store_error(self, kind: str) -> None:
+        """A store write failed with ``kind``; it is retried."""
+
+    def batch(
+        self, inserted: int, duplicates: int, dead_letters: int, size: int, lags: list[float]
+    ) -> None:
+        """A batch is committed: its counts and each record's event-to-commit lag."""
+
+    def corrupt(self, segments: int) -> None:
+        """``segments`` more spool segment tails were skipped as torn."""
+
+
+class MetricsReport:
+    """A ``WriterReport`` straight into the sidecar's metrics (same process)."""
+
+    def __init__(self, metrics: SidecarMetrics) -> None:
+        self.metrics = metrics
+        self.store_up: bool | None = None
+
+    def written(self, seconds: float) -> None:
+        self.store_up = True
+        self.metrics.write_seconds.observe(seconds)
+        self.metrics.store_up.set(1)
+
+    def store_error(self, kind: str) -> None:
+        self.store_up = False  # before the counter: whoever sees the error sees this
+        self.metrics.store_up.set(0)
+        self.metrics.store_errors.labels(kind).inc()
+
+    def batch(
+        self, inserted: int, duplicates: int, dead_letters: int, size: int, lags: list[float]
+    ) -> None:
+        m = self.metrics
+        m.stored.inc(inserted)
+        m.duplicates.inc(duplicates)
+        m.rejected.inc(dead_letters)
+        m.batch_records.observe(size)
+        m.lag.observe_many(lags)
+
+    def corrupt(self, segments: int) -> None:
+        if segments:
+            self.metrics.spool_corrupt.inc(segments)
+
+
 def _transient(exc: SQLAlchemyError) -> bool:
     # Data the store refuses stays refused; anything else (unreachable, missing schema,
     # locked) may heal, so it is retried rather than dead-lettered.
     return not isinstance(exc, DataError | IntegrityError)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    records: list[PredictionRecord]
+    letters: list[DeadLetterIn]
+    position: Position
+    """Spool position just after the batch: committed once the batch is in the store."""
+    corrupt_segments: int
 
 
 class WriterLoop:
@@ -63,19 +128,22 @@ class WriterLoop:
 
     def __init__(
         self,
-        spool: Spool,
+        spool: Spool | SpoolFollower,
         writer_factory: Callable[[], StoreWriter],
-        metrics: SidecarMetrics,
+        report: WriterReport,
         *,
         batch_records: int,
         batch_interval: float,
         retry_max_delay: float,
+        batch_max_records: int = 0,
     ) -> None:
+        """``batch_max_records``: what one write may take when more is waiting (adaptive)."""
         self._spool = spool
         self._factory = writer_factory
         self._writer: StoreWriter | None = None
-        self._metrics = metrics
+        self._report = report
         self._batch_records = batch_records
+        self._batch_max = max(batch_records, batch_max_records)
         self._batch_interval = batch_interval
         self._retry_max = retry_max_delay
         self._stop = threading.Event()
@@ -88,14 +156,18 @@ class WriterLoop:
 
     def start(self) -> None:
         """Run the loop in a thread of its own."""
-        self._thread = threading.Thread(target=self._run, name="predlog-writer", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="predlog-writer", daemon=True)
         self._thread.start()
 
-    def stop(self, drain_timeout: float) -> None:
+    def request_stop(self, drain_timeout: float) -> None:
         """Drain what the spool holds (for at most ``drain_timeout`` seconds), then end."""
         self._deadline = time.monotonic() + drain_timeout
         self._stop.set()
         self._spool.wake()
+
+    def stop(self, drain_timeout: float) -> None:
+        """``request_stop``, then wait for the loop's thread to end."""
+        self.request_stop(drain_timeout)
         if self._thread is not None:
             self._thread.join()
 
@@ -104,32 +176,57 @@ class WriterLoop:
         """Whether the loop's thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """The loop itself (``start`` runs it in a thread; a writer process calls it)."""
         reader = self._spool.reader()
         corrupt_seen = 0
+        # While one batch is written, the next one is read, decoded and validated in a
+        # second thread: the store's own work (SQLite's steps, PostgreSQL's server side)
+        # runs without the GIL, so the two overlap. At most two batches are in memory.
+        prefetch = ThreadPoolExecutor(1, thread_name_prefix="predlog-prefetch")
         try:
+            upcoming = prefetch.submit(self._prepare, reader)
             while not (self._stop.is_set() and time.monotonic() > self._deadline):
-                entries = self._collect(reader)
-                if not entries:
-                    if self._stop.is_set():
+                batch, stopping = upcoming.result()
+                upcoming = prefetch.submit(self._prepare, reader)
+                if batch is None:
+                    if stopping:  # read after the stop request: the spool is drained
                         return
                     continue
-                records, letters = validate(entries)
-                if not self._store(records, letters):
+                if not self._store(batch.records, batch.letters):
                     return  # stopping with the store still down: the spool keeps the rest
-                self._spool.commit(reader.position)
-                self._metrics.spool_corrupt.inc(reader.corrupt_segments - corrupt_seen)
-                corrupt_seen = reader.corrupt_segments
+                self._spool.commit(batch.position)
+                self._report.corrupt(batch.corrupt_segments - corrupt_seen)
+                corrupt_seen = batch.corrupt_segments
         except BaseException as exc:  # visible on /healthz; the spool keeps the data
             self.error = exc
             log.exception("writer loop failed")
         finally:
+            self._stop.set()  # a prefetch waiting for data gives up at once
+            self._deadline = 0.0
+            prefetch.shutdown(wait=True, cancel_futures=True)
             reader.close()
 
+    def _prepare(self, reader: Any) -> tuple[_Batch | None, bool]:
+        """The next batch, validated (None: nothing yet), and whether stop was requested
+        before it was read."""
+        stopping = self._stop.is_set()
+        entries = self._collect(reader)
+        if not entries:
+            return None, stopping
+        records, letters = validate(entries)
+        return _Batch(records, letters, reader.position, reader.corrupt_segments), stopping
+
     def _collect(self, reader: Any) -> list[Any]:
-        """A batch: ``batch_records`` entries, or what came within ``batch_interval``."""
-        entries: list[Any] = []
-        first: float | None = None
+        """A batch: ``batch_records`` entries, or what came within ``batch_interval``.
+
+        What is already spooled is taken at once, up to ``batch_max_records``: under load
+        the batches grow, and with them the records per commit.
+        """
+        entries: list[Any] = reader.read(self._batch_max)
+        if len(entries) >= self._batch_records:
+            return entries
+        first: float | None = time.monotonic() if entries else None
         while len(entries) < self._batch_records:
             got = reader.read(self._batch_records - len(entries))
             now = time.monotonic()
@@ -154,9 +251,8 @@ class WriterLoop:
             try:
                 result = self._attempt(records, letters)
             except SQLAlchemyError as exc:
-                self._metrics.store_up.set(0)
                 self.store_up = False
-                self._metrics.store_errors.labels(type(exc).__name__).inc()
+                self._report.store_error(type(exc).__name__)
                 log.warning("store write failed, retrying in %.2fs: %s", delay, exc)
                 if not self._stop.is_set():
                     self._stop.wait(delay)
@@ -182,8 +278,7 @@ class WriterLoop:
             self._writer = self._factory()
         started = time.perf_counter()
         result = self._writer.write(records, letters)
-        self._metrics.write_seconds.observe(time.perf_counter() - started)
-        self._metrics.store_up.set(1)
+        self._report.written(time.perf_counter() - started)
         self.store_up = True
         return result
 
@@ -208,10 +303,11 @@ class WriterLoop:
         return WriteResult(inserted, duplicates, len(refused))
 
     def _account(self, result: WriteResult, records: list[PredictionRecord]) -> None:
-        m = self._metrics
-        m.stored.inc(result.inserted)
-        m.duplicates.inc(result.duplicates)
-        m.rejected.inc(result.dead_letters)
-        m.batch_records.observe(len(records) + result.dead_letters)
         now = time.time()
-        m.lag.observe_many([now - record.event_time for record in records])
+        self._report.batch(
+            result.inserted,
+            result.duplicates,
+            result.dead_letters,
+            len(records) + result.dead_letters,
+            [now - record.event_time for record in records],
+        )

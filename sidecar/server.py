@@ -11,7 +11,16 @@ from typing import Any, cast
 
 import msgpack
 
-from sidecar.forward import MessageReader, ProtocolError, check_message, check_ping, helo, pong
+from sidecar.forward import (
+    MessageReader,
+    ProtocolError,
+    check_message,
+    check_ping,
+    ext_hook,
+    helo,
+    message_prefix,
+    pong,
+)
 from sidecar.metrics import SidecarMetrics
 from sidecar.spool import Spool
 
@@ -139,6 +148,8 @@ class ForwardProtocol(asyncio.Protocol):
         self.authenticated = server.shared_key is None
         self.closed = False
         self._paused = False
+        self.prefix: bytes | None = None
+        """Leading bytes of this peer's plain Message-mode entries (see ``message_prefix``)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -211,12 +222,36 @@ class ForwardProtocol(asyncio.Protocol):
 
     def _decode(self, got: _Received) -> str | None:
         """Read every complete message; note where each one's bytes are in ``raw``."""
+        reader = self.reader
+        unpacker = reader.unpacker
+        raw = self.raw
         while True:
+            prefix = self.prefix
+            if prefix is not None and reader.idle:
+                # The fast path, one C call per message: a peer that sends plain Message-mode
+                # entries (fluent-logger does) sends the same leading bytes every time.
+                start = got.consumed
+                try:
+                    unpacker.skip()
+                except msgpack.OutOfData:
+                    return None
+                end = unpacker.tell() - self.raw_base
+                got.consumed = end
+                if raw.startswith(prefix, start):
+                    self._span(got, start, end, 1)
+                    continue
+                items = msgpack.unpackb(
+                    raw[start:end], raw=False, ext_hook=ext_hook, strict_map_key=False
+                )
+                if items is not None:  # else a heartbeat
+                    events, chunk = check_message(items, self.server.max_entry_bytes)
+                    self._span(got, start, end, events, chunk)
+                continue
             try:
-                items = self.reader.read(skip_records=self.authenticated)
+                items = reader.read(skip_records=self.authenticated)
             except msgpack.OutOfData:
                 return None
-            start, end = got.consumed, self.reader.tell() - self.raw_base
+            start, end = got.consumed, reader.tell() - self.raw_base
             got.consumed = end
             if items is None:
                 continue  # a heartbeat without events
@@ -226,13 +261,19 @@ class ForwardProtocol(asyncio.Protocol):
                     return failure
                 continue
             events, chunk = check_message(items, self.server.max_entry_bytes)
-            got.events += events
-            if got.spans and got.spans[-1][1] == start:
-                got.spans[-1] = (got.spans[-1][0], end)
-            else:
-                got.spans.append((start, end))
-            if chunk is not None:
-                got.chunks.append(chunk)
+            self._span(got, start, end, events, chunk)
+            if chunk is None and prefix is None:
+                self.prefix = message_prefix(raw[start:end], items)
+
+    @staticmethod
+    def _span(got: _Received, start: int, end: int, events: int, chunk: Any = None) -> None:
+        got.events += events
+        if got.spans and got.spans[-1][1] == start:
+            got.spans[-1] = (got.spans[-1][0], end)
+        else:
+            got.spans.append((start, end))
+        if chunk is not None:
+            got.chunks.append(chunk)
 
     def _handshake(self, obj: Any) -> str | None:
         key = self.server.shared_key

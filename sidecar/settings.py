@@ -41,6 +41,10 @@ class SidecarSettings(BaseSettings):
     """A store write happens when this many records are spooled..."""
     batch_interval: float = Field(default=0.2, gt=0)
     """...or when the oldest unwritten record has waited this many seconds."""
+    batch_max_records: int = Field(default=5000, ge=1)
+    """Under load, one store write takes up to this many already spooled records."""
+    writer_process: bool = True
+    """Run the writer loop in a process of its own (two cores); False: a thread."""
     spool_max_bytes: int = Field(default=1 << 30, ge=1 << 16)
     """Spool size cap: when reached, the sidecar stops reading from its sockets."""
     segment_bytes: int = Field(default=16 << 20, ge=1 << 12)

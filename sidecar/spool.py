@@ -79,6 +79,28 @@ def encode_frame(payload: bytes) -> bytes:
     return FRAME_HEADER.pack(len(payload), binascii.crc32(payload)) + payload
 
 
+def read_checkpoint(directory: Path) -> Position:
+    """The committed position recorded in ``directory`` (the start when there is none)."""
+    try:
+        data = json.loads((directory / CHECKPOINT).read_text())
+        return Position(int(data["segment"]), int(data["offset"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return Position(0, 0)
+
+
+def write_checkpoint(directory: Path, position: Position) -> None:
+    """Record ``position`` as committed (written to a temporary file, renamed into place)."""
+    # No fsync: a checkpoint lost to a machine crash only replays batches the store
+    # already holds, and those inserts do nothing (job_id is unique).
+    tmp = directory / f"{CHECKPOINT}.tmp"
+    tmp.write_text(json.dumps({"segment": position.segment, "offset": position.offset}))
+    os.replace(tmp, directory / CHECKPOINT)
+
+
+def _segment_path(directory: Path, segment: int) -> Path:
+    return directory / f"{segment:020d}{SEGMENT_SUFFIX}"
+
+
 class Spool:
     """Append-only segment files plus a committed-position checkpoint, in one directory."""
 
@@ -109,7 +131,7 @@ class Spool:
         self._closed = False
 
     def _path(self, segment: int) -> Path:
-        return self.directory / f"{segment:020d}{SEGMENT_SUFFIX}"
+        return _segment_path(self.directory, segment)
 
     def _open_segment(self, segment: int) -> int:
         fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -213,26 +235,29 @@ class Spool:
                 del self._sizes[self._current]
 
     def _read_checkpoint(self) -> Position:
-        try:
-            data = json.loads((self.directory / CHECKPOINT).read_text())
-            return Position(int(data["segment"]), int(data["offset"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return Position(0, 0)
+        return read_checkpoint(self.directory)
 
     def commit(self, position: Position) -> None:
         """Record that the store committed everything before ``position``; trim the spool."""
-        # No fsync: a checkpoint lost to a machine crash only replays batches the store
-        # already holds, and those inserts do nothing (job_id is unique).
-        tmp = self.directory / f"{CHECKPOINT}.tmp"
-        tmp.write_text(json.dumps({"segment": position.segment, "offset": position.offset}))
-        os.replace(tmp, self.directory / CHECKPOINT)
+        write_checkpoint(self.directory, position)
         self.committed = position
-        with self._lock:
-            done = [s for s in self._sizes if s < position.segment]
-            for segment in done:
-                del self._sizes[segment]
+        done = self._forget_before(position)
         for segment in done:
             self._path(segment).unlink(missing_ok=True)
+
+    def refresh(self) -> None:
+        """Re-read the checkpoint that a writer in another process (``SpoolFollower``) keeps."""
+        position = read_checkpoint(self.directory)
+        if position > self.committed:
+            self.committed = position
+            self._forget_before(position)  # the follower deleted them
+
+    def _forget_before(self, position: Position) -> list[int]:
+        with self._lock:
+            done = [s for s in self._sizes if s < position.segment and s != self._current]
+            for segment in done:
+                del self._sizes[segment]
+        return done
 
     def reader(self) -> SpoolReader:
         """A reader starting at the committed position (the writer loop's, one at a time)."""
@@ -247,10 +272,63 @@ class Spool:
             return limit, is_open, (min(later) if later else None)
 
 
+class SpoolFollower:
+    """The spool as a writer in another process sees it: files, sizes and the checkpoint.
+
+    The receiving process appends (``Spool``); this side reads, commits and trims. The
+    highest-numbered segment is the one being appended to: its size is read from the
+    file, and a frame that is only partly there is waited for, not taken as torn.
+    """
+
+    def __init__(self, directory: Path, *, poll_interval: float = 0.005) -> None:
+        self.directory = directory
+        self.committed = read_checkpoint(directory)
+        self._poll = poll_interval
+        self._woken = threading.Event()
+
+    def _path(self, segment: int) -> Path:
+        return _segment_path(self.directory, segment)
+
+    def _segments(self) -> list[int]:
+        suffix = SEGMENT_SUFFIX
+        with os.scandir(self.directory) as found:
+            return [int(e.name[: -len(suffix)]) for e in found if e.name.endswith(suffix)]
+
+    def _state(self, segment: int) -> tuple[int | None, bool, int | None]:
+        """(readable end of ``segment`` or None if gone, whether it is open, the next one)."""
+        later = [s for s in self._segments() if s > segment]  # listed before the size is read
+        try:
+            limit: int | None = os.stat(self._path(segment)).st_size
+        except FileNotFoundError:
+            limit = None
+        return limit, limit is not None and not later, (min(later) if later else None)
+
+    def commit(self, position: Position) -> None:
+        """Record that the store committed everything before ``position``; trim the spool."""
+        write_checkpoint(self.directory, position)
+        self.committed = position
+        for segment in self._segments():
+            if segment < position.segment:
+                self._path(segment).unlink(missing_ok=True)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep a little (appends happen in another process: they are polled for)."""
+        self._woken.wait(min(timeout, self._poll))
+
+    def wake(self) -> None:
+        """Wake a reader blocked in ``wait``."""
+        self._woken.set()
+        self._woken.clear()
+
+    def reader(self) -> SpoolReader:
+        """A reader starting at the committed position."""
+        return SpoolReader(self)
+
+
 class SpoolReader:
     """Reads spooled entries in order, from the committed position on."""
 
-    def __init__(self, spool: Spool) -> None:
+    def __init__(self, spool: Spool | SpoolFollower) -> None:
         self._spool = spool
         self.position = spool.committed
         self.corrupt_segments = 0
@@ -269,7 +347,7 @@ class SpoolReader:
                 self.position = Position(following, 0)
                 continue
             before = self.position
-            self._read_frames(limit, following, max_entries, entries)
+            self._read_frames(limit, is_open, following, max_entries, entries)
             if self.position == before:
                 break
         return entries
@@ -282,7 +360,12 @@ class SpoolReader:
         return self._handle
 
     def _read_frames(
-        self, limit: int, following: int | None, max_entries: int, entries: list[Any]
+        self,
+        limit: int,
+        is_open: bool,
+        following: int | None,
+        max_entries: int,
+        entries: list[Any],
     ) -> None:
         base = self.position.offset
         handle = self._file()
@@ -291,6 +374,8 @@ class SpoolReader:
         offset = 0
         while len(entries) < max_entries and offset < len(buffer):
             if limit - base - offset < FRAME_HEADER.size:
+                if is_open:
+                    break  # being appended (a follower saw half a write): read it next time
                 self._skip(limit, following)
                 return
             if offset + FRAME_HEADER.size > len(buffer):
@@ -298,6 +383,8 @@ class SpoolReader:
             length, crc = FRAME_HEADER.unpack_from(buffer, offset)
             end = offset + FRAME_HEADER.size + length
             if base + end > limit:
+                if is_open:
+                    break
                 self._skip(limit, following)  # a header promising more than is there
                 return
             if end > len(buffer):

@@ -14,10 +14,12 @@ from sidecar.store.jsontext import dumps_json
 
 __all__ = [
     "PREDICTION_COLUMNS",
+    "UtcText",
     "dumps_json",
     "prediction_row",
     "prediction_values",
     "record_from_row",
+    "record_values",
     "to_datetime",
     "unstorable",
 ]
@@ -87,14 +89,21 @@ def prediction_values(
     """The row for ``record`` as a tuple in ``PREDICTION_COLUMNS`` order, JSON as text.
 
     ``convert_time`` turns event_time into what the driver takes; ``stored_at`` comes
-    converted already. This is the bulk paths' hot loop: one pass, no dict, the results
-    serialised by pydantic-core.
+    converted already.
+    """
+    return record_values(record, stored_at, convert_time(to_datetime(record.event_time)))
+
+
+def record_values(record: PredictionRecord, stored_at: Any, event_time: Any) -> tuple[Any, ...]:
+    """``prediction_values`` with event_time already converted: the bulk paths' hot loop.
+
+    One pass, no dict, the results serialised by pydantic-core.
     """
     results = record.results
     if results:
         results_json: str | None = _RESULTS_JSON.dump_json(results).decode()
-        max_score: float | None = max(r.outlier_score for r in results)
-        is_outlier = any(r.is_outlier for r in results)
+        max_score: float | None = max([r.outlier_score for r in results])
+        is_outlier = any([r.is_outlier for r in results])
     else:
         results_json = None if results is None else "[]"
         max_score, is_outlier = None, False
@@ -103,7 +112,7 @@ def prediction_values(
         record.job_id,
         record.request_id,
         record.schema_version,
-        convert_time(to_datetime(record.event_time)),
+        event_time,
         stored_at,
         record.endpoint,
         record.method,
@@ -125,9 +134,42 @@ def prediction_values(
     )
 
 
+class UtcText:
+    """Epoch seconds -> the UTC timestamp text ``datetime.fromtimestamp`` would give.
+
+    ``YYYY-MM-DD HH:MM:SS.ffffff`` plus ``suffix``, rounded to the microsecond exactly as
+    ``datetime.fromtimestamp`` rounds (half to even). The date and time of day are
+    formatted once per second: a batch's records share a few seconds, and formatting a
+    datetime per record was a visible part of the write.
+    """
+
+    def __init__(self, suffix: str = "") -> None:
+        self._suffix = suffix
+        self._second: int | None = None
+        self._prefix = ""
+
+    def __call__(self, epoch_seconds: float) -> str:
+        if not epoch_seconds >= 0.0:  # negative (or NaN): the general path
+            text = to_datetime(epoch_seconds).isoformat(sep=" ", timespec="microseconds")
+            return text[:26] + self._suffix
+        second = int(epoch_seconds)
+        micros = round((epoch_seconds - second) * 1e6)
+        if micros >= 1_000_000:
+            second += 1
+            micros -= 1_000_000
+        if second != self._second:
+            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            self._second = second
+        return f"{self._prefix}.{micros:06d}{self._suffix}"
+
+
 _MAX_INT32 = 2**31 - 1
 _MAX_INT64 = 2**63 - 1
 _TEXT_FIELDS = ("job_id", "request_id", "endpoint", "method", "model", "version", "host", "error")
+
+
+# Event times inside these bounds are years 1970-9998 whatever the platform.
+_MAX_EPOCH = 253_370_764_800.0
 
 
 def unstorable(record: PredictionRecord) -> str | None:
@@ -137,7 +179,29 @@ def unstorable(record: PredictionRecord) -> str | None:
     characters (PostgreSQL text and jsonb), integers wider than the columns, times
     outside years 1-9999, and NaN or infinity inside the JSON (stored as null).
     """
+    if _plainly_storable(record):
+        return None
     return next(_problems(record), None)
+
+
+def _plainly_storable(record: PredictionRecord) -> bool:
+    """A cheap check that passes nearly every record; False sends it to ``_problems``."""
+    r = record
+    if not (0 <= r.pid <= _MAX_INT32 and r.seq <= _MAX_INT64 and 0 <= r.event_time < _MAX_EPOCH):
+        return False
+    texts = f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}{r.error}"
+    if "\x00" in texts:
+        return False
+    # A sum of finite numbers is finite unless it overflows, and then the exact check
+    # decides; NaN and infinity always make it non-finite.
+    total = 0.0 if r.inference_ms is None else r.inference_ms
+    if r.inputs:
+        total += sum([sum(row) for row in r.inputs])
+    if r.results:
+        total += sum([sum(x.prediction) for x in r.results])
+        if "\x00" in "".join([x.label for x in r.results]):
+            return False
+    return math.isfinite(total)
 
 
 def _problems(record: PredictionRecord) -> Iterator[str]:

@@ -1,8 +1,12 @@
-"""PostgreSQL bulk path: COPY a batch into a temporary table, then INSERT ... SELECT it.
+"""PostgreSQL bulk path: COPY a batch straight into ``predictions``, or through a staging table.
 
-COPY has no ON CONFLICT, so the batch lands in a per-connection temporary table
-(emptied at every commit) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING
-RETURNING job_id`` moves it into ``predictions``, in the caller's transaction.
+COPY has no ON CONFLICT. Most batches hold no job_id the store has already, so the
+batch is first COPYed straight into ``predictions`` under a savepoint (one pass on the
+server). When that meets a unique violation (a replay, a resent chunk), the savepoint
+is rolled back and the batch lands in a per-connection temporary table (emptied at
+every commit) from which one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING
+job_id`` moves it into ``predictions``. Both happen in the caller's transaction, rows
+in job_id order (one lock order for every writer).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from sidecar.record import PredictionRecord
-from sidecar.store.mapping import PREDICTION_COLUMNS, prediction_values
+from sidecar.store.mapping import PREDICTION_COLUMNS, UtcText, record_values
 
 STAGING = "predlog_incoming"
 _COLUMNS = ", ".join(PREDICTION_COLUMNS)
@@ -25,6 +29,9 @@ _CREATE = (
     f"SELECT {_COLUMNS} FROM predictions WITH NO DATA"
 )
 _COPY = f"COPY {STAGING} ({_COLUMNS}) FROM STDIN"
+_COPY_DIRECT = f"COPY predictions ({_COLUMNS}) FROM STDIN"
+_SAVEPOINT = "predlog_copy"
+_UNIQUE_VIOLATION = "23505"
 # Constants only, no input in these strings. ORDER BY keeps the lock order of the other
 # path; the staging table holds no duplicates.
 _MOVE = (
@@ -33,31 +40,47 @@ _MOVE = (
 )
 
 
-def _same(value: datetime) -> datetime:
-    return value
-
-
 def insert_predictions(
     conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime
 ) -> set[str]:
     """Insert ``records`` (unique job_ids) in the open transaction; the job_ids inserted."""
     fairy = conn.connection
     driver: Any = fairy.driver_connection
+    ordered = sorted(records, key=lambda record: record.job_id)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         with driver.cursor() as cursor:
+            cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+            try:
+                _copy(cursor, _COPY_DIRECT, ordered, stored_at)
+            except dbapi_error as exc:
+                if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                    raise
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            else:
+                cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                return {record.job_id for record in ordered}
+            # Some were stored already: the exact path.
             if not fairy.info.get(STAGING):
                 cursor.execute(_CREATE)
                 fairy.info[STAGING] = True
-            with cursor.copy(_COPY) as copy:
-                for record in records:
-                    copy.write_row(prediction_values(record, stored_at, _same))
+            _copy(cursor, _COPY, ordered, stored_at)
             cursor.execute(_MOVE)
             return {job_id for (job_id,) in cursor.fetchall()}
-    except conn.dialect.loaded_dbapi.Error as exc:
+    except dbapi_error as exc:
         # The raw cursor bypasses SQLAlchemy: raise what every other store error raises.
-        raise DBAPIError.instance(
-            _MOVE, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from exc
+        raise DBAPIError.instance(_MOVE, None, exc, dbapi_error, dialect=conn.dialect) from exc
+
+
+def _copy(
+    cursor: Any, statement: str, records: Sequence[PredictionRecord], stored_at: datetime
+) -> None:
+    # Text COPY: event times go as UTC text, formatted once per second.
+    event_text = UtcText("+00")
+    with cursor.copy(statement) as copy:
+        write = copy.write_row
+        for record in records:
+            write(record_values(record, stored_at, event_text(record.event_time)))
 
 
 def forget_staging(conn: Connection) -> None:

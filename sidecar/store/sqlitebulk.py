@@ -1,8 +1,12 @@
-"""SQLite bulk path: multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING job_id``.
+"""SQLite bulk path: ``executemany`` of one prepared ``INSERT ... ON CONFLICT DO NOTHING``.
 
 SQLAlchemy's per-parameter processing costs more than SQLite's own work at ingest rates,
 so values are prepared here exactly as SQLAlchemy would store them (timestamps as naive
-UTC text with microseconds, JSON as text) and sent as driver SQL in chunks of ``CHUNK``.
+UTC text with microseconds, JSON as text) and go to the driver's ``executemany``, which
+steps one prepared statement per row. ``executemany`` cannot return the job_ids it
+inserted, so the connection's change counter tells whether every row went in (the
+common case); when some were duplicates, ``Duplicates`` is raised and the caller redoes
+the batch with ``insert_predictions_returning`` (multi-row ``INSERT ... RETURNING``).
 """
 
 from __future__ import annotations
@@ -10,14 +14,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from sidecar.record import PredictionRecord
-from sidecar.store.mapping import PREDICTION_COLUMNS, prediction_values
+from sidecar.store.mapping import PREDICTION_COLUMNS, UtcText, record_values
 
 CHUNK = 500
 """Rows per statement: 22 parameters a row stays far below SQLite's 32,766 variables."""
+
+_INSERT = (
+    f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(PREDICTION_COLUMNS))}) ON CONFLICT (job_id) DO NOTHING"
+)
+
+
+class Duplicates(Exception):
+    """Some rows of the batch were already stored: redo it on the RETURNING path."""
 
 
 @cache
@@ -36,22 +51,49 @@ def sqlite_datetime(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
-def _utc_text(value: datetime) -> str:
-    # Hot path: ``value`` is already UTC (mapping.to_datetime); drop the "+00:00".
-    return value.isoformat(sep=" ", timespec="microseconds")[:26]
+def _rows(records: Sequence[PredictionRecord], stored_at: datetime) -> list[tuple[Any, ...]]:
+    stored = sqlite_datetime(stored_at)
+    event_text = UtcText()
+    return [record_values(r, stored, event_text(r.event_time)) for r in records]
 
 
 def insert_predictions(
     conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime
 ) -> set[str]:
-    """Insert ``records`` (unique job_ids) in the open transaction; the job_ids inserted."""
-    stored = sqlite_datetime(stored_at)
+    """Insert ``records`` (unique job_ids) in the open transaction; the job_ids inserted.
+
+    Raises ``Duplicates`` (the transaction then holds a partial batch and must be rolled
+    back) when some job_ids were already stored.
+    """
+    rows = _rows(records, stored_at)
+    driver: Any = conn.connection.driver_connection
+    try:
+        cursor = driver.cursor()
+        try:
+            before = driver.total_changes
+            cursor.executemany(_INSERT, rows)
+            inserted = driver.total_changes - before
+        finally:
+            cursor.close()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # The raw cursor bypasses SQLAlchemy: raise what every other store error raises.
+        raise DBAPIError.instance(
+            _INSERT, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from exc
+    if inserted != len(rows):
+        raise Duplicates
+    return {record.job_id for record in records}
+
+
+def insert_predictions_returning(
+    conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime
+) -> set[str]:
+    """Multi-row ``INSERT ... RETURNING job_id`` in chunks: exact when there are duplicates."""
+    rows = _rows(records, stored_at)
     inserted: set[str] = set()
-    for start in range(0, len(records), CHUNK):
-        chunk = records[start : start + CHUNK]
-        params = tuple(
-            value for record in chunk for value in prediction_values(record, stored, _utc_text)
-        )
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        params = tuple(value for row in chunk for value in row)
         # exec_driver_sql: no per-parameter processing, but errors still arrive as SQLAlchemy's.
         inserted.update(conn.exec_driver_sql(_statement(len(chunk)), params).scalars())
     return inserted

@@ -99,10 +99,15 @@ class StoreWriter:
             else:
                 first.setdefault(record.job_id, record)
         letters = [*dead_letters, *rejected]
+        unique = list(first.values())
         with self.engine.connect() as conn:
             try:
-                with conn.begin():
-                    inserted = self._write(conn, list(first.values()), letters, stored_at)
+                try:
+                    with conn.begin():
+                        inserted = self._write(conn, unique, letters, stored_at, fast=True)
+                except sqlitebulk.Duplicates:  # rolled back; redone on the exact path
+                    with conn.begin():
+                        inserted = self._write(conn, unique, letters, stored_at, fast=False)
             except BaseException:
                 pgcopy.forget_staging(conn)  # the rollback took its staging table with it
                 raise
@@ -119,9 +124,14 @@ class StoreWriter:
         records: Sequence[PredictionRecord],
         letters: Sequence[DeadLetterIn],
         stored_at: datetime,
+        *,
+        fast: bool,
     ) -> list[PredictionRecord]:
-        inserted_ids = self._insert_rows(conn, records, stored_at) if records else set()
-        inserted = [record for record in records if record.job_id in inserted_ids]
+        inserted_ids = self._insert_rows(conn, records, stored_at, fast) if records else set()
+        if len(inserted_ids) == len(records):
+            inserted = list(records)
+        else:
+            inserted = [record for record in records if record.job_id in inserted_ids]
         if inserted:
             conn.execute(self._upsert_rollups, aggregate(inserted))
             conn.execute(self._upsert_streams, _stream_increments(inserted))
@@ -130,11 +140,13 @@ class StoreWriter:
         return inserted
 
     def _insert_rows(
-        self, conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime
+        self, conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime, fast: bool
     ) -> set[str]:
         if self.bulk != "executemany":
             if self.dialect == "sqlite":
-                return sqlitebulk.insert_predictions(conn, records, stored_at)
+                if fast:  # executemany; raises Duplicates when some were stored already
+                    return sqlitebulk.insert_predictions(conn, records, stored_at)
+                return sqlitebulk.insert_predictions_returning(conn, records, stored_at)
             if self.bulk == "copy" or len(records) >= self.copy_min_rows:
                 return pgcopy.insert_predictions(conn, records, stored_at)
         if self.dialect == "postgresql":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import socket
 import time
 import urllib.request
@@ -17,6 +18,7 @@ from fluent.sender import EventTime, FluentSender
 from sidecar.forward import encode_event_time, shared_key_digest
 from sidecar.record import TAG
 from sidecar.store.schema import dead_letters
+from sidecar.writerproc import WriterProcess
 from tests.sidecar.helpers import (
     ForwardClient,
     count_rows,
@@ -38,8 +40,9 @@ def test_sync_sender_message_mode_lands_in_the_store(store_url: str, tmp_path: P
         sender.close()
         wait_for(lambda: count_rows(store_url) == 200)
         assert metric(sc, "predlog_sidecar_records_received_total", source="forward") == 200
-        assert metric(sc, "predlog_sidecar_records_stored_total") == 200
-        assert metric(sc, "predlog_sidecar_commit_lag_seconds_count") == 200
+        # The writer process reports after its commit: the metric follows.
+        wait_for(lambda: metric(sc, "predlog_sidecar_records_stored_total") == 200)
+        wait_for(lambda: metric(sc, "predlog_sidecar_commit_lag_seconds_count") == 200)
 
 
 def test_async_sender_with_integer_times(sqlite_url: str, tmp_path: Path) -> None:
@@ -185,7 +188,8 @@ def test_invalid_records_and_foreign_tags_are_dead_lettered(store_url: str, tmp_
         assert "status" in rows[TAG].reason
         assert msgpack.unpackb(rows[TAG].payload) == bad
         assert "unexpected tag" in rows["predlog.other"].reason
-        assert metric(sc, "predlog_sidecar_records_rejected_total") == 2
+        # The writer process reports after its commit: the metric follows.
+        wait_for(lambda: metric(sc, "predlog_sidecar_records_rejected_total") == 2)
 
 
 def test_healthz_and_metrics_endpoints(sqlite_url: str, tmp_path: Path) -> None:
@@ -216,3 +220,65 @@ def test_missing_records_metric_counts_sequence_gaps(sqlite_url: str, tmp_path: 
             assert sender.emit("prediction", record(seq))
         sender.close()
         wait_for(lambda: metric(sc, "predlog_sidecar_missing_records") == 5)
+
+
+def test_other_shapes_after_plain_message_mode_entries_on_one_connection(
+    store_url: str, tmp_path: Path
+) -> None:
+    # After a few plain entries the server frames this peer's messages by their leading
+    # bytes; every other shape must still be read in full, acked and stored.
+    with running(settings(store_url, tmp_path)) as sc:
+        client = ForwardClient(sc.port)
+        for seq in (1, 2, 3):
+            client.send([TAG, EventTime(time.time()), record(seq)])
+        client.send([TAG, EventTime(time.time()), record(4), {"chunk": "m4"}])
+        assert client.receive() == {"ack": "m4"}
+        client.send(None)  # a heartbeat
+        client.send(forward_message([record(5), record(6)], chunk="f56"))
+        assert client.receive() == {"ack": "f56"}
+        client.send([TAG, time.time(), record(7)])  # a float time: another prefix
+        client.send(["predlog.other", EventTime(time.time()), record(8)])  # another tag
+        client.send([TAG, EventTime(time.time()), record(9), {"chunk": "m9"}])
+        assert client.receive() == {"ack": "m9"}
+        client.sock.sendall(b"\x93\xc1\xc1\xc1")  # garbage: closed, counted
+        assert client.closed_by_server()
+        wait_for(lambda: count_rows(store_url) == 8)
+        wait_for(lambda: count_rows(store_url, dead_letters) == 1)
+        assert metric(sc, "predlog_sidecar_records_received_total", source="forward") == 9
+        assert metric(sc, "predlog_sidecar_bad_connections_total", reason="malformed") == 1
+
+
+def test_the_writer_loop_in_a_thread_instead_of_a_process(store_url: str, tmp_path: Path) -> None:
+    config = settings(store_url, tmp_path, writer_process=False)
+    with running(config) as sc:
+        sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
+        for seq in range(1, 101):
+            assert sender.emit("prediction", record(seq)), sender.last_error
+        sender.close()
+        wait_for(lambda: count_rows(store_url) == 100)
+        wait_for(lambda: metric(sc, "predlog_sidecar_records_stored_total") == 100)
+        wait_for(lambda: sc.sidecar.spool.pending == 0)
+        assert sc.sidecar.health()[1]["store_up"] is True
+
+
+def test_a_dead_writer_process_makes_the_sidecar_unhealthy(sqlite_url: str, tmp_path: Path) -> None:
+    with running(settings(sqlite_url, tmp_path)) as sc:
+        sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
+        assert sender.emit("prediction", record(1))
+        wait_for(lambda: count_rows(sqlite_url) == 1)
+        assert sc.sidecar.health()[0]
+        writer = sc.sidecar.writer
+        assert isinstance(writer, WriterProcess)
+        assert writer.pid is not None
+        os.kill(writer.pid, signal.SIGKILL)
+        wait_for(lambda: not sc.sidecar.health()[0])
+        assert sc.sidecar.health()[1]["writer"].startswith("stopped")
+        # Receiving goes on: the spool keeps what arrives for the next start.
+        assert sender.emit("prediction", record(2))
+        sender.close()
+        wait_for(
+            lambda: metric(sc, "predlog_sidecar_records_received_total", source="forward") == 2
+        )
+    with running(settings(sqlite_url, tmp_path)) as again:  # replayed by the next writer
+        wait_for(lambda: count_rows(sqlite_url) == 2)
+        assert again.sidecar.health()[0]

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import msgpack
 
-from sidecar.spool import SEGMENT_SUFFIX, Spool, dead_letter_message, decode_frame
+from sidecar.spool import (
+    SEGMENT_SUFFIX,
+    Spool,
+    SpoolFollower,
+    dead_letter_message,
+    decode_frame,
+    encode_frame,
+)
 
 
 def entries(first: int, n: int) -> bytes:
@@ -103,3 +110,61 @@ def test_decode_frame_turns_odd_messages_into_dead_letters() -> None:
     assert letter == ("t", 3.0, b"\x01\x02", "why")
     assert odd_map[3].startswith("undecodable")
     assert odd_int[3].startswith("undecodable")
+
+
+def test_a_follower_in_another_process_reads_commits_and_trims(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path, segment_bytes=256)
+    follower = SpoolFollower(tmp_path)
+    reader = follower.reader()
+    for i in range(0, 30, 5):
+        spool.append(entries(i, 5))
+    got = reader.read(1000)
+    assert [e[2]["i"] for e in got] == list(range(30))
+    follower.commit(reader.position)
+    # The appending side learns what was committed from the checkpoint file.
+    assert spool.pending > 0
+    spool.refresh()
+    assert spool.pending == 0
+    assert spool.committed == reader.position
+    assert len(list(tmp_path.glob(f"*{SEGMENT_SUFFIX}"))) <= 2
+    spool.append(entries(30, 5))
+    assert [e[2]["i"] for e in reader.read(1000)] == list(range(30, 35))
+    spool.close()
+
+
+def test_a_follower_waits_for_a_frame_being_written_instead_of_skipping_it(
+    tmp_path: Path,
+) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(entries(0, 3))
+    spool.close()  # a finished segment before the open one
+    spool = open_spool(tmp_path)
+    follower = SpoolFollower(tmp_path)
+    reader = follower.reader()
+    frame = encode_frame(entries(3, 4))
+    (open_segment,) = [p for p in tmp_path.glob(f"*{SEGMENT_SUFFIX}") if p.stat().st_size == 0]
+    with open_segment.open("ab") as handle:  # half a frame, as a reader may see mid-write
+        handle.write(frame[:10])
+        handle.flush()
+        assert [e[2]["i"] for e in reader.read(1000)] == [0, 1, 2]
+        assert reader.read(1000) == []
+        handle.write(frame[10:])
+        handle.flush()
+    assert [e[2]["i"] for e in reader.read(1000)] == [3, 4, 5, 6]
+    assert reader.corrupt_segments == 0
+    spool.close()
+
+
+def test_a_torn_frame_in_a_closed_segment_is_still_skipped_by_a_follower(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(entries(0, 2))
+    spool.close()
+    (torn,) = tmp_path.glob(f"*{SEGMENT_SUFFIX}")
+    with torn.open("ab") as handle:
+        handle.write(encode_frame(entries(2, 2))[:12])
+    spool = open_spool(tmp_path)  # a new open segment follows the torn one
+    spool.append(entries(4, 1))
+    reader = SpoolFollower(tmp_path).reader()
+    assert [e[2]["i"] for e in reader.read(1000)] == [0, 1, 4]
+    assert reader.corrupt_segments == 1
+    spool.close()

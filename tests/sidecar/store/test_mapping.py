@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -10,11 +11,12 @@ import pytest
 from sidecar.record import PredictionRecord
 from sidecar.store.mapping import (
     PREDICTION_COLUMNS,
+    UtcText,
     prediction_row,
     prediction_values,
     unstorable,
 )
-from tests.sidecar.store.factories import error_record, make_record
+from tests.sidecar.store.factories import T0, error_record, make_record
 
 STORED_AT = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 
@@ -41,3 +43,34 @@ def test_values_follow_the_column_order_of_the_row(record: PredictionRecord) -> 
 def test_a_good_record_is_storable() -> None:
     assert unstorable(make_record(1)) is None
     assert unstorable(error_record(2)) is None
+
+
+def test_utc_text_matches_datetime_to_the_microsecond() -> None:
+    rng = random.Random(3)
+    text = UtcText()
+    times = [rng.uniform(0, 4e9) for _ in range(20_000)]
+    times += [T0 + i * 0.25e-6 for i in range(4_000)]  # ties: rounded half to even
+    times += [T0 + 0.9999995, T0 + 59.9999999, 0.0, 1e-7, -1.5, -0.0000005]
+    for t in times:
+        want = datetime.fromtimestamp(t, UTC).isoformat(sep=" ", timespec="microseconds")
+        assert text(t) == want[:26], t
+    assert UtcText("+00")(T0) == "2025-11-23 12:13:20.000000+00"
+
+
+def test_the_cheap_check_never_hides_a_problem_and_lets_big_finite_numbers_pass() -> None:
+    huge = make_record(1, inputs=[[1e308, 1e308, 1.0, 1.0]])  # the sum overflows, each is fine
+    assert unstorable(huge) is None
+    assert unstorable(make_record(2, n_rows=3).model_copy(update={"host": "a\x00"})) == (
+        "host contains a NUL character"
+    )
+    results = make_record(3).results
+    assert results is not None
+    bad = results[0].model_copy(update={"label": "x\x00"})
+    assert unstorable(make_record(3).model_copy(update={"results": [bad]})) == (
+        "a label contains a NUL character"
+    )
+    nan = results[0].model_copy(update={"prediction": [float("nan"), 0.5, 0.5]})
+    assert unstorable(make_record(4).model_copy(update={"results": [nan]})) == (
+        "a prediction holds NaN or infinity"
+    )
+    assert unstorable(make_record(5, event_time=-1.0)) is None  # before 1970 is storable
