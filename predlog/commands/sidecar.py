@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from predlog.options import spool_option, store_option
+from predlog.options import option, spool_option, store_option
 from sidecar.app import run
 from sidecar.settings import SidecarSettings
 
@@ -132,6 +132,19 @@ from sidecar.settings import SidecarSettings
     envvar="PREDLOG_SIDECAR_DRAIN_TIMEOUT",
     show_envvar=True,
     help="On SIGTERM, seconds to keep draining the spool into the store.",
+)
+@option(
+    "--batch-max-records",
+    env="PREDLOG_SIDECAR_BATCH_MAX_RECORDS",
+    default=5000,
+    type=click.IntRange(min=1),
+    help="Records per store write when the spool is behind (larger batches catch up faster).",
+)
+@option(
+    "--writer-process/--no-writer-process",
+    env="PREDLOG_SIDECAR_WRITER_PROCESS",
+    default=True,
+    help="Write to the store from a process of its own, so receiving and writing use two cores.",
 )
 def command(**options: object) -> None:
     """Receive log records (Fluentd forward protocol) and write them into the store."""
