@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -80,3 +81,33 @@ def test_every_fuzzed_request_was_recorded(fuzz_client: AppClient) -> None:
     wait_for(lambda: emitter.pending == 0)
     # nothing listens on the forward port: every request's record is in the spool
     assert emitter.counts == {"sent": 0, "spooled": len(SENT), "failed": 0}
+
+
+@pytest.fixture(scope="module")
+def real_client(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[AppClient]:
+    """The app over the real demo bundles (onnxruntime), nothing listening for records."""
+    app_settings = ApiSettings(
+        forward=f"127.0.0.1:{free_port()}",
+        spool_dir=tmp_path_factory.mktemp("spool"),
+        models_dir=models_dir,
+        max_rows=10,
+    )
+    with AppClient(create_app(app_settings)) as client:
+        yield client
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[SCOPED])
+@given(
+    endpoint=st.sampled_from(ENDPOINTS),
+    version=st.sampled_from(["", "?version=1", "?version=2", "?version=9"]),
+    body=st.builds(lambda r: {"data": r}, rows),
+)
+def test_the_real_models_never_give_a_5xx(
+    real_client: AppClient, endpoint: str, version: str, body: object
+) -> None:
+    response = real_client.post(endpoint + version, content=_encode(body), headers=JSON)
+    assert response.status_code < 500, response.text
+    assert response.headers["x-job-id"]
+    if response.status_code == 200:
+        answer = response.json()
+        assert answer["version"] == (version.removeprefix("?version=") or answer["version"])
