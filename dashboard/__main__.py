@@ -1,7 +1,7 @@
 """``python -m dashboard run dashboard/app.py ...``: the ``streamlit`` command, warmed up.
 
 Streamlit imports a script's modules on the first visit, which makes the first page load
-slow (pandas, plotly and SQLAlchemy take seconds on a busy machine). Importing them here,
+slow (pandas, altair and SQLAlchemy take seconds on a busy machine). Importing them here,
 in the server process before it listens, moves that cost to start-up.
 """
 
@@ -11,7 +11,7 @@ import importlib
 
 PRELOAD = (
     "pandas",
-    "plotly.graph_objects",
+    "altair",
     "sqlalchemy",
     "dashboard.queries",
     "dashboard.charts",

@@ -1,19 +1,44 @@
-"""Plotly figures built from the query results; drawing only, no data access."""
+"""Altair (Vega-Lite) charts built from the query results; drawing only, no data access."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
 
 from dashboard import formatting
 
-LAYOUT = {
-    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-    "height": 300,
-    "hovermode": "x unified",
-}
+HEIGHT = 300
+WHEN = alt.Tooltip("time:T", title="time (UTC)", timeUnit="utcyearmonthdatehoursminutes")
+SERIES = "series"
+"""Column holding each line's legend label in the long-form frames."""
+
+
+def _time(times: pd.Series) -> alt.X:
+    """The time axis, in UTC (the dashboard's times), 24-hour clock; dates when over a day."""
+    span = times.max() - times.min() if len(times) else pd.Timedelta(0)
+    label = "%b %d %H:%M" if span > pd.Timedelta(days=1) else "%H:%M"
+    return alt.X(
+        "time:T",
+        title=None,
+        scale=alt.Scale(type="utc"),
+        axis=alt.Axis(labelExpr=f"utcFormat(datum.value, '{label}')", labelOverlap=True),
+    )
+
+
+def _labelled(series: pd.DataFrame) -> pd.DataFrame:
+    """``series`` with a ``series`` column: the version label (``model/version``)."""
+    frame = series.copy()
+    frame[SERIES] = [
+        formatting.model_label(str(model), str(version))
+        for model, version in zip(frame["model"], frame["version"], strict=True)
+    ]
+    return frame
+
+
+def _legend(labels: list[str]) -> alt.Color:
+    return alt.Color(f"{SERIES}:N", title=None, sort=labels, legend=alt.Legend(orient="top"))
 
 
 def lines(
@@ -23,84 +48,129 @@ def lines(
     y_title: str,
     *,
     percent: bool = False,
-) -> go.Figure:
-    """One line per column (name -> legend label) over ``frame['time']``."""
-    figure = go.Figure()
-    for column, label in columns.items():
-        figure.add_trace(
-            go.Scatter(
-                x=frame["time"], y=frame[column], name=label, mode="lines", connectgaps=False
-            )
+) -> alt.Chart:
+    """One line per column (name -> legend label) over ``frame['time']``; gaps where NaN."""
+    labels = list(columns.values())
+    long = frame[["time", *columns]].rename(columns=dict(columns))
+    long = long.melt(id_vars="time", value_vars=labels, var_name=SERIES, value_name="value")
+    axis = alt.Axis(format=".0%") if percent else alt.Axis()
+    value_format = ".1%" if percent else ",.2f"
+    chart: alt.Chart = (
+        alt.Chart(long, title=title, height=HEIGHT)
+        .mark_line(point=alt.OverlayMarkDef(size=12))
+        .encode(
+            x=_time(long["time"]),
+            y=alt.Y("value:Q", title=y_title, axis=axis, scale=alt.Scale(zero=True)),
+            color=_legend(labels),
+            tooltip=[
+                WHEN,
+                alt.Tooltip(f"{SERIES}:N", title="series"),
+                alt.Tooltip("value:Q", title=y_title, format=value_format),
+            ],
         )
-    figure.update_layout(title=title, yaxis_title=y_title, **LAYOUT)
-    if percent:
-        figure.update_yaxes(tickformat=".0%", rangemode="tozero")
-    else:
-        figure.update_yaxes(rangemode="tozero")
-    return figure
+    )
+    return chart
 
 
-def version_share(series: pd.DataFrame) -> go.Figure:
+def version_share(series: pd.DataFrame) -> alt.Chart:
     """Stacked areas: each version's share of the traffic per bucket."""
-    figure = go.Figure()
-    for (model, version), part in series.groupby(["model", "version"], sort=True):
-        figure.add_trace(
-            go.Scatter(
-                x=part["time"], y=part["share"],
-                name=formatting.model_label(str(model), str(version)),
-                mode="lines", stackgroup="share",
-            )
-        )  # fmt: skip
-    figure.update_layout(
-        title="Traffic share per version", yaxis_title="share of requests",
-        **LAYOUT,
+    frame = _labelled(series)[["time", SERIES, "share", "requests"]]
+    labels = sorted(set(frame[SERIES]))
+    chart: alt.Chart = (
+        alt.Chart(frame, title="Traffic share per version", height=HEIGHT)
+        .mark_area()
+        .encode(
+            x=_time(frame["time"]),
+            y=alt.Y(
+                "share:Q", title="share of requests", stack="zero",
+                axis=alt.Axis(format=".0%"), scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=_legend(labels),
+            order=alt.Order(f"{SERIES}:N"),
+            tooltip=[
+                WHEN,
+                alt.Tooltip(f"{SERIES}:N", title="version"),
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("requests:Q"),
+            ],
+        )
     )  # fmt: skip
-    figure.update_yaxes(tickformat=".0%", range=[0, 1])
-    return figure
+    return chart
 
 
-def version_calls(series: pd.DataFrame) -> go.Figure:
+def version_calls(series: pd.DataFrame) -> alt.Chart:
     """Requests per bucket, one line per version."""
-    figure = go.Figure()
-    for (model, version), part in series.groupby(["model", "version"], sort=True):
-        figure.add_trace(
-            go.Scatter(
-                x=part["time"], y=part["requests"],
-                name=formatting.model_label(str(model), str(version)),
-                mode="lines+markers",
-            )
-        )  # fmt: skip
-    figure.update_layout(
-        title="Requests per bucket and version", yaxis_title="requests", **LAYOUT,
-    )  # fmt: skip
-    return figure
+    frame = _labelled(series)[["time", SERIES, "requests"]]
+    labels = sorted(set(frame[SERIES]))
+    chart: alt.Chart = (
+        alt.Chart(frame, title="Requests per bucket and version", height=HEIGHT)
+        .mark_line(point=alt.OverlayMarkDef(size=20))
+        .encode(
+            x=_time(frame["time"]),
+            y=alt.Y("requests:Q", title="requests"),
+            color=_legend(labels),
+            tooltip=[
+                WHEN,
+                alt.Tooltip(f"{SERIES}:N", title="version"),
+                alt.Tooltip("requests:Q"),
+            ],
+        )
+    )
+    return chart
 
 
-def score_distribution(histogram: pd.DataFrame, thresholds: Mapping[str, float]) -> go.Figure:
-    """Rows per outlier-score bucket, one bar series per version; a dashed line per threshold."""
-    figure = go.Figure()
-    for (model, version), part in histogram.groupby(["model", "version"], sort=True):
-        if not part["rows"].any():
-            continue  # e.g. requests that reached no model: never scored
-        figure.add_trace(
-            go.Bar(
-                x=(part["low"] + part["high"]) / 2, y=part["rows"],
-                width=part["high"] - part["low"],
-                name=formatting.model_label(str(model), str(version)),
-            )
-        )  # fmt: skip
-    top = float(histogram.groupby("low")["rows"].sum().max()) if len(histogram) else 1.0
-    for threshold in sorted(set(thresholds.values())):
-        names = ", ".join(label for label, value in thresholds.items() if value == threshold)
-        figure.add_trace(
-            go.Scatter(
-                x=[threshold, threshold], y=[0, top], mode="lines",
-                line={"dash": "dash", "color": "red"}, name=f"threshold {threshold:g} ({names})",
-            )
-        )  # fmt: skip
-    figure.update_layout(
-        title="Outlier score distribution (rows)", barmode="stack", xaxis_title="outlier score",
-        yaxis_title="rows", **LAYOUT,
-    )  # fmt: skip
-    figure.update_xaxes(range=[0, 1])
-    return figure
+def score_distribution(histogram: pd.DataFrame, thresholds: Mapping[str, float]) -> alt.LayerChart:
+    """Rows per outlier-score bucket, stacked bars per version; a dashed rule per threshold."""
+    bars = _labelled(histogram)[["low", "high", SERIES, "rows"]]
+    scored = bars.groupby(SERIES)["rows"].transform("sum") > 0
+    bars = bars[scored]  # e.g. requests that reached no model: never scored
+    labels = sorted(set(bars[SERIES]))
+    rules = pd.DataFrame(
+        [
+            {
+                "threshold": value,
+                "label": f"threshold {value:g} ("
+                + ", ".join(name for name, v in thresholds.items() if v == value)
+                + ")",
+                "offset": 4 + 14 * index,  # pixels from the top: labels must not overlap
+            }
+            for index, value in enumerate(sorted(set(thresholds.values())))
+        ],
+        columns=["threshold", "label", "offset"],
+    )
+    score = alt.Scale(domain=[0, 1])
+    layer_bars = (
+        alt.Chart(bars)
+        .mark_bar()
+        .encode(
+            x=alt.X("low:Q", bin="binned", title="outlier score", scale=score),
+            x2="high:Q",
+            y=alt.Y("rows:Q", title="rows", stack="zero"),
+            color=_legend(labels),
+            tooltip=[
+                alt.Tooltip(f"{SERIES}:N", title="version"),
+                alt.Tooltip("low:Q", title="score from", format=".2f"),
+                alt.Tooltip("high:Q", title="score to", format=".2f"),
+                alt.Tooltip("rows:Q"),
+            ],
+        )
+    )
+    layer_rules = (
+        alt.Chart(rules)
+        .mark_rule(color="red", strokeDash=[6, 4], strokeWidth=2)
+        .encode(x=alt.X("threshold:Q", scale=score), tooltip=[alt.Tooltip("label:N", title=None)])
+    )
+    layer_text = (
+        alt.Chart(rules)
+        .mark_text(color="red", align="left", baseline="top", dx=4)
+        .encode(
+            x=alt.X("threshold:Q", scale=score),
+            y=alt.Y("offset:Q", scale=None, axis=None),
+            text="label:N",
+        )
+    )
+    return alt.LayerChart(
+        layer=[layer_bars, layer_rules, layer_text],
+        title="Outlier score distribution (rows)",
+        height=HEIGHT,
+    )

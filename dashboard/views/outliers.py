@@ -66,12 +66,15 @@ def render(ctx: PageContext) -> None:
 
     marks, defaulted = thresholds(ctx, data.histogram)
     left, right = st.columns(2)
-    left.plotly_chart(charts.score_distribution(data.histogram, marks), key="scores")
-    right.plotly_chart(
+    left.altair_chart(
+        charts.score_distribution(data.histogram, marks), key="scores", width="stretch"
+    )
+    right.altair_chart(
         charts.lines(
             data.series, {"outlier_rate": "outlier rate"}, "Outlier rate", "share", percent=True
         ),
         key="rate",
+        width="stretch",
     )
     if defaulted:
         left.caption(

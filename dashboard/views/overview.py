@@ -45,21 +45,25 @@ def render(ctx: PageContext) -> None:
 
     series = data.series
     left, right = st.columns(2)
-    left.plotly_chart(
+    left.altair_chart(
         charts.lines(series, {"calls_per_minute": "calls/min"}, "Calls per minute", "calls/min"),
         key="calls",
+        width="stretch",
     )
-    right.plotly_chart(
+    right.altair_chart(
         charts.lines(series, {"p50_ms": "p50", "p95_ms": "p95", "p99_ms": "p99"}, "Latency", "ms"),
         key="latency",
+        width="stretch",
     )
-    left.plotly_chart(
+    left.altair_chart(
         charts.lines(series, {"error_rate": "errors"}, "Error rate", "share", percent=True),
         key="errors",
+        width="stretch",
     )
-    right.plotly_chart(
+    right.altair_chart(
         charts.lines(series, {"outlier_rate": "outliers"}, "Outlier rate", "share", percent=True),
         key="outliers",
+        width="stretch",
     )
     with st.expander("Data per bucket"):
         st.dataframe(series, hide_index=True, key="overview_series")

@@ -53,8 +53,8 @@ def render(ctx: PageContext) -> None:
         },
     )  # fmt: skip
     left, right = st.columns(2)
-    left.plotly_chart(charts.version_share(data.series), key="share")
-    right.plotly_chart(charts.version_calls(data.series), key="calls")
+    left.altair_chart(charts.version_share(data.series), key="share", width="stretch")
+    right.altair_chart(charts.version_calls(data.series), key="calls", width="stretch")
 
 
 if __name__ == "__main__":

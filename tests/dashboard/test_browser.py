@@ -27,12 +27,15 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 PAGES = [
-    # (url path, title, plotly charts on the page)
+    # (url path, title, Altair (Vega-Lite) charts on the page)
     ("", "Overview", 4),
     ("versions", "Versions", 2),
     ("outliers", "Outliers", 2),
     ("requests", "Requests", 0),
 ]
+
+CHART_DRAWN = ".vega-embed svg.marks, .vega-embed canvas.marks"
+"""A chart Vega has rendered (the marks element inside vega-embed's container)."""
 
 
 def healthy(base: str) -> bool:
@@ -84,10 +87,9 @@ def open_page(page: Page, base: str, path: str, title: str, charts: int) -> floa
     started = time.monotonic()
     page.goto(f"{base}/{path}")
     page.get_by_role("heading", name=title, level=1).wait_for(timeout=60_000)
-    if charts:
+    if charts:  # vega-embed draws each chart into an <svg> or a <canvas>
         page.wait_for_function(
-            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}",
-            timeout=60_000,
+            f"document.querySelectorAll('{CHART_DRAWN}').length >= {charts}", timeout=60_000
         )
     else:
         page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)

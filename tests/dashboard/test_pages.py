@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pandas as pd
 import pytest
+from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 import dashboard
@@ -35,17 +35,17 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {metric.label: metric.value for metric in at.metric}
 
 
-def plotly_values(data: object) -> list[float]:
-    """A plotly JSON array: plain list, or typed array ({"dtype", "bdata"}) as plotly 6 writes."""
-    if isinstance(data, dict):
-        array = np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"])
-        return [float(x) for x in array]
-    assert isinstance(data, list)
-    return [float(x) for x in data]
+def charts(at: AppTest) -> list[Any]:
+    """The page's Altair (Vega-Lite) charts, as AppTest holds them (no typed wrapper)."""
+    return list(at.get("vega_lite_chart"))
 
 
-def plotly_specs(at: AppTest) -> list[dict[str, object]]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+def chart_data(chart: Any) -> list[pd.DataFrame]:
+    """A chart's datasets: Streamlit moves each layer's data into the proto as Arrow bytes."""
+    return [
+        dataframe_util.convert_arrow_bytes_to_pandas_df(dataset.data.data)
+        for dataset in chart.proto.datasets
+    ]
 
 
 @pytest.fixture
@@ -73,7 +73,10 @@ def test_overview_shows_what_was_stored(app: AppTest, filled_store: FilledStore)
     series = app.dataframe[0].value
     assert len(series) == 60
     assert series["requests"].sum() == 47
-    assert len(plotly_specs(app)) == 4
+    shown_charts = charts(app)
+    assert len(shown_charts) == 4
+    lines = [sorted(set(chart_data(chart)[0]["series"])) for chart in shown_charts]
+    assert ["p50", "p95", "p99"] in lines  # the latency chart, in the order the columns fill
 
 
 def test_sidebar_window_and_filters_change_the_figures(app: AppTest) -> None:
@@ -103,7 +106,7 @@ def test_versions_page(app: AppTest) -> None:
     assert table.loc[("iris", "1"), "Outliers"] == 3
     assert table.loc[("iris", "1"), "Share"] == pytest.approx(30 / 47)
     assert table.loc[("iris", "2"), "Mean ms"] == pytest.approx((10 * 40.0 + 2 * 0.8) / 12)
-    assert len(plotly_specs(app)) == 2
+    assert len(charts(app)) == 2
 
 
 def test_outliers_page(app: AppTest, filled_store: FilledStore) -> None:
@@ -119,14 +122,18 @@ def test_outliers_page(app: AppTest, filled_store: FilledStore) -> None:
     for job_id, inputs in latest[["job_id", "Inputs"]].itertuples(index=False):
         assert json.loads(inputs) == by_job[job_id].inputs
     # threshold lines: iris/1 from its manifest, iris/2 from the default
-    scores = plotly_specs(app)[0]
-    traces: list[dict[str, Any]] = scores["data"]  # type: ignore[assignment]
-    lines = {t["name"]: plotly_values(t["x"]) for t in traces if t["type"] == "scatter"}
-    assert lines == {
-        "threshold 0.5 (iris/2)": [0.5, 0.5],
-        f"threshold {records.THRESHOLD_V1:g} (iris/1)": [records.THRESHOLD_V1] * 2,
+    scores = charts(app)[0]
+    spec = json.loads(scores.proto.spec)
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "rule", "text"]
+    assert spec["layer"][1]["mark"]["strokeDash"]  # dashed
+    frames = chart_data(scores)
+    rules = next(f for f in frames if "threshold" in f.columns)
+    assert dict(zip(rules["label"], rules["threshold"], strict=True)) == {
+        "threshold 0.5 (iris/2)": 0.5,
+        f"threshold {records.THRESHOLD_V1:g} (iris/1)": records.THRESHOLD_V1,
     }
-    bars = {t["name"]: sum(plotly_values(t["y"])) for t in traces if t["type"] == "bar"}
+    histogram = next(f for f in frames if "rows" in f.columns)
+    bars = histogram.groupby("series")["rows"].sum().to_dict()
     assert bars == {"iris/1": 36, "iris/2": 10}  # rows per version; failed requests unscored
     assert any("iris/2" in c.value and "0.5" in c.value for c in app.caption)
 
