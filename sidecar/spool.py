@@ -210,8 +210,9 @@ class Spool:
             self.synced = max(self.synced, target)
             return self.synced
 
-    def wait(self, timeout: float) -> None:
-        """Block until something is appended or ``timeout`` passes."""
+    def wait(self, timeout: float, longest: float | None = None) -> None:
+        """Block until something is appended or ``timeout`` passes (``longest``: unused here,
+        appends wake the reader)."""
         with self._data:
             self._data.wait(timeout)
 
@@ -311,9 +312,15 @@ class SpoolFollower:
             if segment < position.segment:
                 self._path(segment).unlink(missing_ok=True)
 
-    def wait(self, timeout: float) -> None:
-        """Sleep a little (appends happen in another process: they are polled for)."""
-        self._woken.wait(min(timeout, self._poll))
+    def wait(self, timeout: float, longest: float | None = None) -> None:
+        """Sleep a little (appends happen in another process: they are polled for).
+
+        ``longest``: how long the caller can afford between polls (at least the poll
+        interval); a batch that is filling needs no 5 ms polling, each poll costs a
+        directory scan, a stat and a wake-up.
+        """
+        cap = self._poll if longest is None else max(self._poll, longest)
+        self._woken.wait(min(timeout, cap))
 
     def wake(self) -> None:
         """Wake a reader blocked in ``wait``."""
