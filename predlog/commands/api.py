@@ -8,115 +8,93 @@ import click
 
 from api.server import serve
 from api.settings import ApiSettings
+from predlog.options import option
 
 _DEFAULTS = ApiSettings.model_construct()
 
 
 @click.command("api")
-@click.option(
+@option(
     "--host",
     default=_DEFAULTS.host,
-    show_default=True,
-    envvar="PREDLOG_API_HOST",
-    show_envvar=True,
+    env="PREDLOG_API_HOST",
     help="Address to bind.",
 )
-@click.option(
+@option(
     "--port",
     default=_DEFAULTS.port,
-    show_default=True,
     type=int,
-    envvar="PREDLOG_API_PORT",
-    show_envvar=True,
+    env="PREDLOG_API_PORT",
     help="HTTP port.",
 )
-@click.option(
+@option(
     "--workers",
     default=_DEFAULTS.workers,
-    show_default=True,
     type=click.IntRange(min=1),
-    envvar="PREDLOG_API_WORKERS",
-    show_envvar=True,
+    env="PREDLOG_API_WORKERS",
     help="uvicorn worker processes.",
 )
-@click.option(
+@option(
     "--models",
     "models_dir",
     default=_DEFAULTS.models_dir,
-    show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="PREDLOG_MODELS_DIR",
-    show_envvar=True,
+    env="PREDLOG_MODELS_DIR",
     help="Model bundles, laid out <name>/<version>/manifest.json.",
 )
-@click.option(
+@option(
     "--forward",
     default=_DEFAULTS.forward,
-    show_default=True,
-    envvar="PREDLOG_FORWARD",
-    show_envvar=True,
+    env="PREDLOG_FORWARD",
     help="HOST:PORT of the forward-protocol receiver (the sidecar) that gets the log records.",
 )
-@click.option(
+@option(
     "--spool",
     "spool_dir",
     default=_DEFAULTS.spool_dir,
-    show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="PREDLOG_SPOOL_DIR",
-    show_envvar=True,
+    env="PREDLOG_SPOOL_DIR",
     help="Spool root: records that cannot be sent go to <spool>/api/.",
 )
-@click.option(
+@option(
     "--weights",
     default="",
-    envvar="PREDLOG_API_WEIGHTS",
-    show_envvar=True,
+    env="PREDLOG_API_WEIGHTS",
     help='Traffic split by version, e.g. "1=0.5,2=0.5" (default: equal).',
 )
-@click.option(
+@option(
     "--max-rows",
     default=_DEFAULTS.max_rows,
-    show_default=True,
     type=click.IntRange(min=1),
-    envvar="PREDLOG_API_MAX_ROWS",
-    show_envvar=True,
+    env="PREDLOG_API_MAX_ROWS",
     help="Most rows per /predict or /predict/label request.",
 )
-@click.option(
+@option(
     "--max-batch-rows",
     default=_DEFAULTS.max_batch_rows,
-    show_default=True,
     type=click.IntRange(min=1),
-    envvar="PREDLOG_API_MAX_BATCH_ROWS",
-    show_envvar=True,
+    env="PREDLOG_API_MAX_BATCH_ROWS",
     help="Most rows per /predict/batch request.",
 )
-@click.option(
+@option(
     "--max-body-bytes",
     default=_DEFAULTS.max_body_bytes,
-    show_default=True,
     type=click.IntRange(min=64),
-    envvar="PREDLOG_API_MAX_BODY_BYTES",
-    show_envvar=True,
+    env="PREDLOG_API_MAX_BODY_BYTES",
     help="Largest request body; larger gets 413.",
 )
-@click.option(
+@option(
     "--queue-size",
     default=_DEFAULTS.queue_size,
-    show_default=True,
     type=click.IntRange(min=1),
-    envvar="PREDLOG_API_QUEUE_SIZE",
-    show_envvar=True,
+    env="PREDLOG_API_QUEUE_SIZE",
     help="Records queued for sending before new ones go to the spool.",
 )
-@click.option(
+@option(
     "--log-level",
     default="info",
-    show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    envvar="PREDLOG_API_LOG_LEVEL",
-    show_envvar=True,
+    env="PREDLOG_API_LOG_LEVEL",
     help="Server log level.",
 )
 def command(

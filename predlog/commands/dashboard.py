@@ -8,45 +8,37 @@ import click
 
 from dashboard.server import serve
 from dashboard.settings import DashboardSettings
-from predlog.options import models_option, store_option
+from predlog.options import models_option, option, store_option
 
 
 @click.command(help="Serve the monitoring dashboard over the log store (opened read-only).")
-@click.option(
+@option(
     "--host",
     default="127.0.0.1",
-    show_default=True,
-    envvar="PREDLOG_DASHBOARD_HOST",
-    show_envvar=True,
+    env="PREDLOG_DASHBOARD_HOST",
     help="Interface the dashboard binds.",
 )
-@click.option(
+@option(
     "--port",
     default=8501,
-    show_default=True,
     type=click.IntRange(0, 65535),
-    envvar="PREDLOG_DASHBOARD_PORT",
-    show_envvar=True,
+    env="PREDLOG_DASHBOARD_PORT",
     help="Port the dashboard binds.",
 )
 @store_option()
 @models_option(help="Model bundles, read for each version's outlier threshold and feature names.")
-@click.option(
+@option(
     "--outlier-threshold",
     default=0.5,
-    show_default=True,
     type=click.FloatRange(0.0, 1.0),
-    envvar="PREDLOG_OUTLIER_THRESHOLD",
-    show_envvar=True,
+    env="PREDLOG_OUTLIER_THRESHOLD",
     help="Threshold marked for versions without a bundle manifest.",
 )
-@click.option(
+@option(
     "--refresh",
     default=10,
-    show_default=True,
     type=click.IntRange(min=1),
-    envvar="PREDLOG_DASHBOARD_REFRESH_SECONDS",
-    show_envvar=True,
+    env="PREDLOG_DASHBOARD_REFRESH_SECONDS",
     help="Seconds between redraws when auto-refresh is on.",
 )
 def command(

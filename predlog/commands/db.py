@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from predlog.options import option
 from predlog.options import store_option as store_option_for
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import current_revision, head_revision, upgrade
@@ -20,12 +21,10 @@ def command() -> None:
 
 @command.command("upgrade", help="Create the schema, or migrate it to the newest revision.")
 @store_option
-@click.option(
+@option(
     "--revision",
     default="head",
-    show_default=True,
-    envvar="PREDLOG_DB_REVISION",
-    show_envvar=True,
+    env="PREDLOG_DB_REVISION",
     help="Alembic revision to migrate to.",
 )
 def upgrade_command(store: str, revision: str) -> None:

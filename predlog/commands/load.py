@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from client import LoadError, LoadSettings, format_summary, run_load
 from client.settings import parse_duration
+from predlog.options import option
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -31,7 +32,7 @@ class DurationType(click.ParamType[float, "str | float"]):
 
 
 def _option(*decls: str, env: str, **kwargs: Any) -> Callable[[_F], _F]:
-    return click.option(*decls, envvar=f"PREDLOG_LOAD_{env}", show_envvar=True, **kwargs)
+    return option(*decls, env=f"PREDLOG_LOAD_{env}", **kwargs)
 
 
 @click.command(name="load")

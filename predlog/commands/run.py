@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from predlog.options import models_option, spool_option, store_option
+from predlog.options import models_option, option, spool_option, store_option
 from predlog.supervisor import LocalStack, Supervisor
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
@@ -15,63 +15,49 @@ from sidecar.store.migrate import upgrade
 @click.command(
     help="Start the sidecar, the api and the dashboard on one machine; Ctrl-C stops all."
 )
-@click.option(
+@option(
     "--host",
     default="127.0.0.1",
-    show_default=True,
-    envvar="PREDLOG_RUN_HOST",
-    show_envvar=True,
+    env="PREDLOG_RUN_HOST",
     help="Address every part binds.",
 )
-@click.option(
+@option(
     "--api-port",
     default=8000,
-    show_default=True,
-    envvar="PREDLOG_API_PORT",
-    show_envvar=True,
+    env="PREDLOG_API_PORT",
     help="Port of the inference api.",
 )
-@click.option(
+@option(
     "--sidecar-port",
     default=24224,
-    show_default=True,
-    envvar="PREDLOG_SIDECAR_PORT",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_PORT",
     help="Forward-protocol port of the sidecar.",
 )
-@click.option(
+@option(
     "--sidecar-http-port",
     default=24225,
-    show_default=True,
-    envvar="PREDLOG_SIDECAR_HTTP_PORT",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_HTTP_PORT",
     help="Health and metrics port of the sidecar.",
 )
-@click.option(
+@option(
     "--dashboard-port",
     default=8501,
-    show_default=True,
-    envvar="PREDLOG_DASHBOARD_PORT",
-    show_envvar=True,
+    env="PREDLOG_DASHBOARD_PORT",
     help="Port of the dashboard.",
 )
-@click.option(
+@option(
     "--workers",
     default=1,
-    show_default=True,
-    envvar="PREDLOG_API_WORKERS",
-    show_envvar=True,
+    env="PREDLOG_API_WORKERS",
     help="uvicorn worker processes of the api.",
 )
 @models_option()
 @store_option()
 @spool_option(help="Spool directory shared by the api and the sidecar.")
-@click.option(
+@option(
     "--dashboard/--no-dashboard",
     default=True,
-    show_default=True,
-    envvar="PREDLOG_RUN_DASHBOARD",
-    show_envvar=True,
+    env="PREDLOG_RUN_DASHBOARD",
     help="Also start the dashboard.",
 )
 def command(

@@ -10,127 +10,100 @@ from sidecar.settings import SidecarSettings
 
 
 @click.command("sidecar")
-@click.option(
+@option(
     "--host",
     default="127.0.0.1",
-    show_default=True,
-    envvar="PREDLOG_SIDECAR_HOST",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_HOST",
     help="Address to bind.",
 )
-@click.option(
+@option(
     "--port",
     default=24224,
-    show_default=True,
     type=int,
-    envvar="PREDLOG_SIDECAR_PORT",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_PORT",
     help="Forward-protocol port.",
 )
-@click.option(
+@option(
     "--http-port",
     default=24225,
-    show_default=True,
     type=int,
-    envvar="PREDLOG_SIDECAR_HTTP_PORT",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_HTTP_PORT",
     help="Port of /healthz and /metrics.",
 )
 @store_option("store_url")
 @spool_option("spool_dir", "Spool directory (sidecar/ and the api's api/ inside).")
-@click.option(
+@option(
     "--shared-key",
     default=None,
-    envvar="PREDLOG_SIDECAR_SHARED_KEY",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_SHARED_KEY",
     help="Require the forward protocol's shared-key handshake.",
 )
-@click.option(
+@option(
     "--self-hostname",
     default="predlog-sidecar",
-    show_default=True,
-    envvar="PREDLOG_SIDECAR_SELF_HOSTNAME",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_SELF_HOSTNAME",
     help="Host name announced in the handshake.",
 )
-@click.option(
+@option(
     "--migrate/--no-migrate",
     default=False,
-    show_default=True,
-    envvar="PREDLOG_SIDECAR_MIGRATE",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_MIGRATE",
     help="Run the store's migrations at start (normally `predlog db upgrade`).",
 )
-@click.option(
+@option(
     "--batch-records",
     default=1000,
-    show_default=True,
     type=int,
-    envvar="PREDLOG_SIDECAR_BATCH_RECORDS",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_BATCH_RECORDS",
     help="Records per store write, at most.",
 )
-@click.option(
+@option(
     "--batch-interval",
     default=0.2,
-    show_default=True,
     type=float,
-    envvar="PREDLOG_SIDECAR_BATCH_INTERVAL",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_BATCH_INTERVAL",
     help="Seconds a record waits for its batch to fill, at most.",
 )
-@click.option(
+@option(
     "--spool-max-bytes",
     default=1 << 30,
-    show_default=True,
     type=int,
-    envvar="PREDLOG_SIDECAR_SPOOL_MAX_BYTES",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_SPOOL_MAX_BYTES",
     help="Spool cap; when reached the sidecar stops reading its sockets.",
 )
-@click.option(
+@option(
     "--segment-bytes",
     default=16 << 20,
-    show_default=True,
     type=int,
-    envvar="PREDLOG_SIDECAR_SEGMENT_BYTES",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_SEGMENT_BYTES",
     help="Size of one spool segment file.",
 )
-@click.option(
+@option(
     "--max-entry-bytes",
     default=16 << 20,
-    show_default=True,
     type=int,
-    envvar="PREDLOG_SIDECAR_MAX_ENTRY_BYTES",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_MAX_ENTRY_BYTES",
     help="Largest forward message (and decompressed chunk) accepted.",
 )
-@click.option(
+@option(
     "--fsync-interval",
     default=1.0,
-    show_default=True,
     type=float,
-    envvar="PREDLOG_SIDECAR_FSYNC_INTERVAL",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_FSYNC_INTERVAL",
     help="Seconds between fsyncs of unacknowledged data.",
 )
-@click.option(
+@option(
     "--retry-max-delay",
     default=5.0,
-    show_default=True,
     type=float,
-    envvar="PREDLOG_SIDECAR_RETRY_MAX_DELAY",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_RETRY_MAX_DELAY",
     help="Cap of the backoff while the store is down.",
 )
-@click.option(
+@option(
     "--drain-timeout",
     default=30.0,
-    show_default=True,
     type=float,
-    envvar="PREDLOG_SIDECAR_DRAIN_TIMEOUT",
-    show_envvar=True,
+    env="PREDLOG_SIDECAR_DRAIN_TIMEOUT",
     help="On SIGTERM, seconds to keep draining the spool into the store.",
 )
 @option(

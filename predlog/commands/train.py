@@ -6,18 +6,17 @@ from pathlib import Path
 
 import click
 
+from predlog.options import option
 from training.bundle import describe
 from training.demo import train_demo_bundles
 
 
 @click.command(name="train")
-@click.option(
+@option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("var/models"),
-    show_default=True,
-    envvar="PREDLOG_MODELS_DIR",
-    show_envvar=True,
+    env="PREDLOG_MODELS_DIR",
     help="Models root: bundles are written to OUT/<name>/<version>/ (replacing older ones).",
 )
 def command(out: Path) -> None:
