@@ -17,7 +17,8 @@ from typing import Any
 import msgpack
 
 from sidecar.forward import new_unpacker
-from sidecar.spool import Spool, dead_letter_message
+from sidecar.spool import Spool
+from sidecar.spoolformat import dead_letter_message
 
 log = logging.getLogger("predlog.sidecar")
 

@@ -17,7 +17,8 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import TAG, PredictionRecord
-from sidecar.spool import Position, Spool, SpoolFollower
+from sidecar.spool import Spool, SpoolFollower
+from sidecar.spoolformat import Position
 from sidecar.store.writer import DeadLetterIn, StoreWriter, WriteResult
 
 log = logging.getLogger("predlog.sidecar")

@@ -6,14 +6,8 @@ from pathlib import Path
 
 import msgpack
 
-from sidecar.spool import (
-    SEGMENT_SUFFIX,
-    Spool,
-    SpoolFollower,
-    dead_letter_message,
-    decode_frame,
-    encode_frame,
-)
+from sidecar.spool import Spool, SpoolFollower
+from sidecar.spoolformat import SEGMENT_SUFFIX, dead_letter_message, decode_frame, encode_frame
 
 
 def entries(first: int, n: int) -> bytes:
