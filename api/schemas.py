@@ -7,8 +7,6 @@ from typing import Annotated, Any
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from sidecar.record import RowResult
-
 MAX_NAME = 128
 """Longest model or version name accepted in a query parameter."""
 SAMPLE_ROW: list[JsonValue] = [6.7, 3.0, 5.2, 2.3]
@@ -86,6 +84,19 @@ class PredictLabelResponse(BaseModel):
     outlier_score: float | list[float]
     model: str
     version: str
+
+
+class RowResult(BaseModel):
+    """What the model answered for one input row (the log record's ``RowResult`` too)."""
+
+    prediction: list[float]
+    """Class probabilities, in label order."""
+    label: str
+    """The most probable class's label."""
+    outlier_score: float = Field(ge=0.0, le=1.0)
+    """Outlier score in [0, 1]; higher is more unusual."""
+    is_outlier: bool
+    """Whether outlier_score reached the bundle's threshold."""
 
 
 class BatchResponse(BaseModel):

@@ -34,6 +34,7 @@ import psycopg
 from fluent.sender import FluentSender
 from sqlalchemy import select
 
+from api.middleware import new_job_id
 from sidecar.record import PredictionRecord, RowResult
 from sidecar.store.engine import make_engine
 from sidecar.store.schema import predictions
@@ -94,7 +95,6 @@ def sender(port: int, seconds: float, rate: float, host: str, go: Any, out: Any)
     """Emit records for ``seconds`` (as fast as possible, or at ``rate`` per second)."""
     base = template()
     pid = os.getpid()
-    prefix = uuid.uuid4().hex[:12]
     fluent = FluentSender("predlog", host="127.0.0.1", port=port, nanosecond_precision=True)
     go.wait()
     cpu = time.process_time()
@@ -115,7 +115,9 @@ def sender(port: int, seconds: float, rate: float, host: str, go: Any, out: Any)
                 continue
         for _ in range(burst):
             seq += 1
-            record = dict(base, job_id=f"{prefix}-{seq}", event_time=time.time(), seq=seq)
+            # The api's own job ids (UUIDv7: time-ordered, so the store's unique index
+            # grows at one end, as it does in production).
+            record = dict(base, job_id=new_job_id(), event_time=time.time(), seq=seq)
             record["host"], record["pid"] = host, pid
             if fluent.emit("prediction", record):
                 sent += 1

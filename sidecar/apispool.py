@@ -18,7 +18,7 @@ import msgpack
 
 from sidecar.forward import new_unpacker
 from sidecar.spool import Spool
-from sidecar.spoolformat import dead_letter_message
+from sidecar.spoolformat import batch_payload, dead_letter_message
 
 log = logging.getLogger("predlog.sidecar")
 
@@ -108,7 +108,8 @@ def _flush(spool: Spool, batch: list[Any]) -> int:
     if not batch:
         return 0
     good = sum(1 for entry in batch if isinstance(entry, list))
-    spool.append(b"".join(e if isinstance(e, bytes) else msgpack.packb(e) for e in batch))
+    messages = b"".join(e if isinstance(e, bytes) else msgpack.packb(e) for e in batch)
+    spool.append(batch_payload(messages, len(batch)))
     batch.clear()
     return good
 

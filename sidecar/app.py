@@ -53,6 +53,7 @@ class Sidecar:
             max_entry_bytes=settings.max_entry_bytes,
             shared_key=settings.shared_key,
             self_hostname=settings.self_hostname,
+            read_coalesce=settings.read_coalesce,
         )
         self.writer: WriterLoop | WriterProcess
         if settings.writer_process:

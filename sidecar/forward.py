@@ -31,12 +31,12 @@ class ProtocolError(Exception):
         self.reason = reason
 
 
-def ext_hook(code: int, data: bytes) -> Any:
+def ext_hook(code: int, data: bytes | memoryview) -> Any:
     """Decode EventTime to float seconds; other extension types stay opaque."""
     if code == EVENT_TIME_EXT and len(data) == _EVENT_TIME.size:
         seconds, nanos = _EVENT_TIME.unpack(data)
         return seconds + nanos / 1e9
-    return msgpack.ExtType(code, data)
+    return msgpack.ExtType(code, bytes(data))
 
 
 def encode_event_time(timestamp: float) -> msgpack.ExtType:

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import msgpack
-from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from sidecar.decoding import decode_payload, letter
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import TAG, PredictionRecord
 from sidecar.spool import Spool, SpoolFollower
@@ -22,41 +21,6 @@ from sidecar.spoolformat import Position
 from sidecar.store.writer import DeadLetterIn, StoreWriter, WriteResult
 
 log = logging.getLogger("predlog.sidecar")
-
-_MAX_REASON = 2000
-
-
-# model_validate without its Python wrapper: the same validation, once per record.
-_validate = PredictionRecord.__pydantic_validator__.validate_python
-
-
-def validate(entries: list[Any]) -> tuple[list[PredictionRecord], list[DeadLetterIn]]:
-    """Spooled entries split into valid records and dead letters (with their reasons)."""
-    records: list[PredictionRecord] = []
-    letters: list[DeadLetterIn] = []
-    now = datetime.now(UTC)
-    for entry in entries:
-        tag, _time, record = entry[0], entry[1], entry[2]
-        if len(entry) > 3:  # known to be bad when spooled (api spool remnants)
-            letters.append(DeadLetterIn(str(tag), bytes(record), str(entry[3]), now))
-        elif tag != TAG:
-            letters.append(_letter(tag, record, f"unexpected tag {tag!r}", now))
-        else:
-            try:
-                records.append(_validate(record))
-            except ValidationError as exc:
-                letters.append(_letter(tag, record, _reason(exc), now))
-    return records, letters
-
-
-def _letter(tag: Any, record: Any, reason: str, now: datetime) -> DeadLetterIn:
-    payload: bytes = msgpack.packb(record, default=repr)
-    return DeadLetterIn(str(tag)[:256], payload, reason[:_MAX_REASON], now)
-
-
-def _reason(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in exc.errors()]
-    return "invalid record: " + "; ".join(parts)
 
 
 class WriterReport(Protocol):
@@ -179,7 +143,7 @@ class WriterLoop:
 
     def run(self) -> None:
         """The loop itself (``start`` runs it in a thread; a writer process calls it)."""
-        reader = self._spool.reader()
+        reader = self._spool.reader(decode_payload)
         corrupt_seen = 0
         # While one batch is written, the next one is read, decoded and validated in a
         # second thread: the store's own work (SQLite's steps, PostgreSQL's server side)
@@ -212,10 +176,14 @@ class WriterLoop:
         """The next batch, validated (None: nothing yet), and whether stop was requested
         before it was read."""
         stopping = self._stop.is_set()
-        entries = self._collect(reader)
-        if not entries:
+        items = self._collect(reader)
+        if not items:
             return None, stopping
-        records, letters = validate(entries)
+        records = [item for item in items if item.__class__ is PredictionRecord]
+        if len(records) == len(items):
+            letters: list[DeadLetterIn] = []
+        else:
+            letters = [item for item in items if item.__class__ is DeadLetterIn]
         return _Batch(records, letters, reader.position, reader.corrupt_segments), stopping
 
     def _collect(self, reader: Any) -> list[Any]:
@@ -314,7 +282,7 @@ class WriterLoop:
                 result = self._write([record], [])
             except (DataError, IntegrityError) as exc:
                 reason = f"store refused: {type(exc).__name__}: {exc.orig}"
-                refused.append(_letter(TAG, record.to_wire(), reason, now))
+                refused.append(letter(TAG, record.to_wire(), reason, now))
                 continue
             inserted += result.inserted
             duplicates += result.duplicates

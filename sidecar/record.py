@@ -1,17 +1,23 @@
 """The prediction log record: THE one definition every part imports.
 
-Pydantic and stdlib only, so the api imports it without pulling the sidecar in.
-The api builds one record per request and sends it as a plain dict (``to_wire``)
-with the tag ``TAG``; the sidecar validates what it receives with
-``PredictionRecord.model_validate`` and dead-letters what fails.
+msgspec and stdlib only, so the api imports it without pulling the sidecar in. The api
+builds one record per request and sends it as a plain dict (``to_wire``) with the tag
+``TAG``; the sidecar decodes what it receives straight into ``PredictionRecord`` (the
+constraints below are checked while decoding, in C) and dead-letters what fails, with
+``reason`` as the why.
+
+A record is only validated when it is decoded (``validate_record``, or a decoder typed
+with ``PredictionRecord``); constructing one in Python checks nothing.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+import re
+import sys
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import msgspec
+from msgspec import Meta, Struct
 
 TAG = "predlog.prediction"
 """Fluentd tag of every prediction record."""
@@ -21,70 +27,71 @@ SCHEMA_VERSION: Literal[1] = 1
 
 Routing = Literal["weighted", "pinned", "shadow"]
 
+MAX_EPOCH = 253_370_764_800.0
+"""Event times are before this (year 9999 begins): every store and platform holds them."""
 
-class RowResult(BaseModel):
+_MAX_FLOAT = sys.float_info.max
+Finite = Annotated[float, Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
+"""A float that is neither NaN nor infinite (both fail these bounds)."""
+NonNegative = Annotated[float, Meta(ge=0.0, le=_MAX_FLOAT)]
+"""A finite float >= 0."""
+
+RecordError = msgspec.ValidationError
+"""What decoding raises for a record that breaks this definition."""
+
+
+class RowResult(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
     """What the model answered for one input row."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    prediction: list[float]
+    prediction: list[Finite]
     """Class probabilities, in label order."""
     label: str
     """The most probable class's label."""
-    outlier_score: float = Field(ge=0.0, le=1.0)
+    outlier_score: Annotated[float, Meta(ge=0.0, le=1.0)]
     """Outlier score in [0, 1]; higher is more unusual."""
     is_outlier: bool
     """Whether outlier_score reached the bundle's threshold."""
 
 
-class PredictionRecord(BaseModel):
+class PredictionRecord(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
     """One request to the api, as logged: input, output, timing and provenance."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1] = SCHEMA_VERSION
     """Version of this definition that built the record."""
-    job_id: str = Field(min_length=1, max_length=64)
+    job_id: Annotated[str, Meta(min_length=1, max_length=64)]
     """Unique, time-sortable id of the request (UUIDv7), also in X-Job-Id."""
-    request_id: str | None = Field(default=None, max_length=256)
+    request_id: Annotated[str, Meta(max_length=256)] | None = None
     """The caller's X-Request-Id, if it sent one."""
-    event_time: float
+    event_time: Annotated[float, Meta(ge=0.0, lt=MAX_EPOCH)]
     """When the request arrived, seconds since the epoch (microsecond precision)."""
-    endpoint: str = Field(max_length=128)
+    endpoint: Annotated[str, Meta(max_length=128)]
     """Route path, e.g. /predict."""
-    method: str = Field(default="POST", max_length=8)
+    method: Annotated[str, Meta(max_length=8)] = "POST"
     """HTTP method."""
-    status: int = Field(ge=100, le=599)
+    status: Annotated[int, Meta(ge=100, le=599)]
     """HTTP status of the response."""
-    model: str | None = Field(default=None, max_length=128)
+    model: Annotated[str, Meta(max_length=128)] | None = None
     """Name of the model that answered (None when no model was reached)."""
-    version: str | None = Field(default=None, max_length=128)
+    version: Annotated[str, Meta(max_length=128)] | None = None
     """Version of the model that answered."""
     routing: Routing | None = None
     """How the version was chosen: by weight, pinned by the caller, or as a shadow."""
-    inputs: list[list[float]] | None = None
+    inputs: list[list[Finite]] | None = None
     """The input rows as the model saw them (None when the body did not parse)."""
     results: list[RowResult] | None = None
     """Per input row, what the model answered (None on error)."""
-    latency_ms: float = Field(ge=0.0)
+    latency_ms: NonNegative
     """Server time from request arrival to response, in milliseconds."""
-    inference_ms: float | None = Field(default=None, ge=0.0)
+    inference_ms: NonNegative | None = None
     """Time spent in the model and the outlier detector, in milliseconds."""
-    host: str = Field(max_length=255)
+    host: Annotated[str, Meta(max_length=255)]
     """Host name (pod name on Kubernetes) of the api process."""
-    pid: int = Field(ge=0)
+    pid: Annotated[int, Meta(ge=0, le=2**31 - 1)]
     """Process id of the api worker."""
-    seq: int = Field(ge=1)
+    seq: Annotated[int, Meta(ge=1, le=2**63 - 1)]
     """Per-process sequence number, from 1 without gaps: a gap is a lost record."""
-    error: str | None = Field(default=None, max_length=4096)
+    error: Annotated[str, Meta(max_length=4096)] | None = None
     """What was wrong, when the request failed."""
-
-    @field_validator("event_time", "latency_ms")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
 
     @property
     def is_error(self) -> bool:
@@ -98,4 +105,23 @@ class PredictionRecord(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """The record as the plain dict that goes over the forward protocol."""
-        return self.model_dump(mode="python")
+        wire: dict[str, Any] = msgspec.to_builtins(self)
+        return wire
+
+
+FIELDS: tuple[str, ...] = PredictionRecord.__struct_fields__
+"""The record's field names, in definition order (the keys of ``to_wire``)."""
+RESULT_FIELDS: tuple[str, ...] = RowResult.__struct_fields__
+
+
+def validate_record(data: Any) -> PredictionRecord:
+    """``data`` (a decoded dict) checked against the definition; raises ``RecordError``."""
+    return msgspec.convert(data, PredictionRecord)
+
+
+_NOT_FINITE = re.compile(r"Expected `float` [<>]= -?1\.7976931348623157e\+308")
+
+
+def reason(exc: msgspec.ValidationError) -> str:
+    """Why a record failed, in words (``exc`` names the field, e.g. ``$.seq``)."""
+    return _NOT_FINITE.sub("Expected a finite `float`", str(exc))

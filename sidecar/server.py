@@ -23,11 +23,15 @@ from sidecar.forward import (
 )
 from sidecar.metrics import SidecarMetrics
 from sidecar.spool import Spool
+from sidecar.spoolformat import batch_header
 
 log = logging.getLogger("predlog.sidecar")
 
 _RESUME_RATIO = 0.9
 """Reading resumes once the spool is back under this fraction of its cap."""
+
+COALESCE_BELOW = 64 << 10
+"""A read smaller than this many bytes makes the connection wait before its next read."""
 
 
 class ForwardServer:
@@ -41,8 +45,12 @@ class ForwardServer:
         max_entry_bytes: int,
         shared_key: str | None = None,
         self_hostname: str = "predlog-sidecar",
+        read_coalesce: float = 0.0,
     ) -> None:
+        """``read_coalesce``: seconds a connection waits after a small read (see
+        ``ForwardProtocol``); 0 reads whenever data arrives."""
         self.spool = spool
+        self.read_coalesce = read_coalesce
         self.metrics = metrics
         self.max_entry_bytes = max_entry_bytes
         self.shared_key = shared_key
@@ -79,7 +87,9 @@ class ForwardServer:
             await self._server.wait_closed()
 
     def spool_events(self, payload: bytes, events: int) -> int:
-        """Append received messages (``events`` events) as one frame; its sync position."""
+        """Append received messages (``events`` events) as one frame; its sync position.
+
+        ``payload``: the messages as ``spoolformat.batch_payload`` wraps them."""
         position = self.spool.append(payload)
         self._received.inc(events)
         if not self.paused and self.spool.full:
@@ -129,12 +139,21 @@ class _Received:
 
     spans: list[tuple[int, int]] = field(default_factory=list)
     chunks: list[Any] = field(default_factory=list)
+    messages: int = 0
     events: int = 0
     consumed: int = 0
 
 
 class ForwardProtocol(asyncio.Protocol):
-    """One client connection: handshake (if keyed), then a stream of msgpack messages."""
+    """One client connection: handshake (if keyed), then a stream of msgpack messages.
+
+    A client such as fluent-logger writes one small message per event. Read as it
+    arrives, each message costs a wake-up, a read and a spool append of its own; so
+    after a read smaller than ``COALESCE_BELOW`` the connection stops reading for the
+    server's ``read_coalesce`` seconds while the kernel's socket buffer gathers more,
+    and the next read takes it all at once (a few milliseconds of latency for several
+    times less CPU per record under load).
+    """
 
     def __init__(self, server: ForwardServer) -> None:
         self.server = server
@@ -148,6 +167,9 @@ class ForwardProtocol(asyncio.Protocol):
         self.authenticated = server.shared_key is None
         self.closed = False
         self._paused = False
+        """Paused by the server (spool full)."""
+        self._resting = False
+        """Paused for ``read_coalesce`` after a small read."""
         self.prefix: bytes | None = None
         """Leading bytes of this peer's plain Message-mode entries (see ``message_prefix``)."""
 
@@ -175,11 +197,24 @@ class ForwardProtocol(asyncio.Protocol):
     def pause(self) -> None:
         if self.transport is not None and not self._paused and not self.closed:
             self._paused = True
-            self.transport.pause_reading()
+            if not self._resting:
+                self.transport.pause_reading()
 
     def resume(self) -> None:
         if self.transport is not None and self._paused and not self.closed:
             self._paused = False
+            if not self._resting:
+                self.transport.resume_reading()
+
+    def _rest(self, delay: float) -> None:
+        if self.transport is not None and not self._paused and not self._resting:
+            self._resting = True
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(delay, self._wake)
+
+    def _wake(self) -> None:
+        self._resting = False
+        if self.transport is not None and not self._paused and not self.closed:
             self.transport.resume_reading()
 
     def close(self) -> None:
@@ -211,7 +246,7 @@ class ForwardProtocol(asyncio.Protocol):
         # What decoded before a failure is kept: the peer sent it, and it is not acked.
         if got.spans:
             raw = self.raw
-            payload = b"".join(raw[a:b] for a, b in got.spans)
+            payload = b"".join([batch_header(got.messages), *(raw[a:b] for a, b in got.spans)])
             position = self.server.spool_events(payload, got.events)
             if got.chunks and failure is None:
                 self.server.background(self._ack(position, got.chunks))
@@ -219,6 +254,8 @@ class ForwardProtocol(asyncio.Protocol):
         self.raw_base += got.consumed
         if failure is not None:
             self._fail(failure)
+        elif len(data) < COALESCE_BELOW and self.server.read_coalesce > 0:
+            self._rest(self.server.read_coalesce)
 
     def _decode(self, got: _Received) -> str | None:
         """Read every complete message; note where each one's bytes are in ``raw``."""
@@ -267,6 +304,7 @@ class ForwardProtocol(asyncio.Protocol):
 
     @staticmethod
     def _span(got: _Received, start: int, end: int, events: int, chunk: Any = None) -> None:
+        got.messages += 1
         got.events += events
         if got.spans and got.spans[-1][1] == start:
             got.spans[-1] = (got.spans[-1][0], end)

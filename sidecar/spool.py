@@ -1,11 +1,13 @@
 """The sidecar's spool: append-only segment files on local disk, the queue to the store.
 
-A frame is ``length (u32) | crc32 (u32) | payload``; a payload is forward-protocol
-messages back to back, exactly as a client sent them (so the hot path never re-encodes),
-or ``[tag, time, raw_bytes, {DEAD_LETTER: reason}]`` for data already known to be bad.
-The reader decodes them into entries ``(tag, time, record)`` or ``(tag, time, raw,
-reason)``. Frames are written whole with ``os.write`` under a lock, so the reader thread
-only ever reads up to the published end of the open segment.
+A frame is ``length (u32) | crc32 (u32) | payload``; a payload holds forward-protocol
+messages exactly as a client sent them (so the hot path never re-encodes), or
+``[tag, time, raw_bytes, {DEAD_LETTER: reason}]`` for data already known to be bad
+(``spoolformat`` has the details). A reader decodes payloads with the function it is
+given: into entries ``(tag, time, record)`` or ``(tag, time, raw, reason)`` by default,
+into records and dead letters for the writer (``decoding.decode_payload``). Frames
+are written whole with ``os.write`` under a lock, so the reader thread only ever reads
+up to the published end of the open segment.
 
 Durability: every append reaches the kernel at once (it survives a crash of the
 process); ``sync()`` fsyncs, and the server calls it before acknowledging a chunk and
@@ -18,6 +20,7 @@ from __future__ import annotations
 import binascii
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,9 @@ from sidecar.spoolformat import (
     segment_path,
     write_checkpoint,
 )
+
+Decode = Callable[[bytes], list[Any]]
+"""Turns one frame's payload into the items a reader returns."""
 
 
 class Spool:
@@ -193,9 +199,9 @@ class Spool:
                 del self._sizes[segment]
         return done
 
-    def reader(self) -> SpoolReader:
+    def reader(self, decode: Decode = decode_frame) -> SpoolReader:
         """A reader starting at the committed position (the writer loop's, one at a time)."""
-        return SpoolReader(self)
+        return SpoolReader(self, decode)
 
     def _state(self, segment: int) -> tuple[int | None, bool, int | None]:
         """(readable end of ``segment`` or None if gone, whether it is open, the next one)."""
@@ -260,16 +266,18 @@ class SpoolFollower:
         self._woken.set()
         self._woken.clear()
 
-    def reader(self) -> SpoolReader:
+    def reader(self, decode: Decode = decode_frame) -> SpoolReader:
         """A reader starting at the committed position."""
-        return SpoolReader(self)
+        return SpoolReader(self, decode)
 
 
 class SpoolReader:
     """Reads spooled entries in order, from the committed position on."""
 
-    def __init__(self, spool: Spool | SpoolFollower) -> None:
+    def __init__(self, spool: Spool | SpoolFollower, decode: Decode = decode_frame) -> None:
+        """``decode``: what a payload becomes (a list of entries, or of whatever it makes)."""
         self._spool = spool
+        self._decode = decode
         self.position = spool.committed
         self.corrupt_segments = 0
         """Segments whose tail was skipped: torn by a crash, or a checksum failed."""
@@ -336,7 +344,7 @@ class SpoolReader:
             try:
                 if binascii.crc32(payload) != crc:
                     raise ValueError("checksum")
-                entries += decode_frame(payload)
+                entries += self._decode(payload)
             except Exception:  # a damaged frame: the rest of its segment is not trusted
                 self._skip(limit, following)
                 return

@@ -1,8 +1,10 @@
 """The spool's on-disk format: framed segments, the checkpoint, spooled dead letters.
 
-A frame is ``length (u32) | crc32 (u32) | payload``; a payload is forward-protocol
-messages back to back, exactly as a client sent them, or
-``[tag, time, raw_bytes, {DEAD_LETTER: reason}]`` for data already known to be bad.
+A frame is ``length (u32) | crc32 (u32) | payload``. A payload is ``BATCH``, then one
+msgpack array of forward-protocol messages, each exactly as a client sent it (so that
+the writer decodes a whole frame in one call); payloads spooled before there was
+``BATCH`` hold the messages back to back, and are still read. A message may also be
+``[tag, time, raw_bytes, {DEAD_LETTER: reason}]``, for data already known to be bad.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ READ_CHUNK = 1 << 20
 DEAD_LETTER = "predlog.dead_letter"
 """Option key marking a spooled message as a dead letter (its record is the raw bytes)."""
 NO_LIMIT = 1 << 62
+BATCH = b"\xc1"
+"""First byte of a payload that is one array of messages. msgpack never uses 0xc1, so a
+payload of messages back to back (the older form) never starts with it."""
 
 
 @dataclass(frozen=True, order=True)
@@ -42,12 +47,49 @@ def dead_letter_message(tag: str, raw: bytes, reason: str, when: float) -> bytes
     return packed
 
 
+def batch_header(count: int) -> bytes:
+    """What a payload of ``count`` messages starts with (their bytes follow)."""
+    if count < 16:
+        return BATCH + bytes((0x90 | count,))  # fixarray
+    if count < 1 << 16:
+        return BATCH + b"\xdc" + count.to_bytes(2, "big")  # array 16
+    return BATCH + b"\xdd" + count.to_bytes(4, "big")  # array 32
+
+
+def batch_payload(messages: bytes, count: int) -> bytes:
+    """The payload for ``count`` messages (``messages``: their bytes back to back)."""
+    return batch_header(count) + messages
+
+
+def split_messages(payload: bytes) -> list[bytes]:
+    """Each message of a payload, as its own bytes (either form of payload)."""
+    unpacker = msgpack.Unpacker(max_buffer_size=NO_LIMIT)
+    if payload[:1] == BATCH:
+        unpacker.feed(memoryview(payload)[1:])
+        count = unpacker.read_array_header()
+    else:
+        unpacker.feed(payload)
+        count = -1
+    messages = []
+    start = unpacker.tell()
+    while count and start < len(payload):
+        unpacker.skip()
+        end = unpacker.tell()
+        messages.append(payload[start:end] if count < 0 else payload[start + 1 : end + 1])
+        start, count = end, count - 1
+    return messages
+
+
 def decode_frame(payload: bytes) -> list[Any]:
-    """The entries of one frame's messages."""
+    """The entries of one frame's messages: ``(tag, time, record)``, or ``(tag, time, raw,
+    reason)`` for what is known to be bad (a message that does not decode among them)."""
     entries: list[Any] = []
-    unpacker = msgpack.Unpacker(raw=False, ext_hook=ext_hook, max_buffer_size=NO_LIMIT)
-    unpacker.feed(payload)
-    for message in unpacker:
+    for raw in split_messages(payload):
+        try:
+            message = msgpack.unpackb(raw, raw=False, ext_hook=ext_hook, strict_map_key=False)
+        except Exception as exc:  # e.g. a string that is not UTF-8 inside a skipped record
+            entries.append(("", 0.0, raw, f"undecodable spooled message: {exc}"))
+            continue
         if message.__class__ is list and len(message) == 3 and message[1].__class__ is float:
             entries.append(message)  # Message mode, the common case: already an entry
             continue
@@ -58,7 +100,6 @@ def decode_frame(payload: bytes) -> list[Any]:
         try:
             entries += decode_message(message, NO_LIMIT)[0]
         except ProtocolError as exc:  # checked on receipt; kept rather than lost if not
-            raw: bytes = msgpack.packb(message, default=repr)
             entries.append(("", 0.0, raw, f"undecodable spooled message: {exc.reason}"))
     return entries
 

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter
+import msgspec
 
-from sidecar.record import PredictionRecord, RowResult
+from sidecar.record import FIELDS, MAX_EPOCH, RESULT_FIELDS, PredictionRecord, validate_record
 from sidecar.store.jsontext import dumps_json
 
 __all__ = [
@@ -50,9 +50,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 )
 """Columns the writer fills (every column but the surrogate ``id``), in insert order."""
 
-_RECORD_FIELDS = tuple(PredictionRecord.model_fields)
-_PLAIN_FIELDS = tuple(f for f in _RECORD_FIELDS if f not in {"event_time", "results"})
-_RESULT_FIELDS = tuple(RowResult.model_fields)
+_PLAIN_FIELDS = tuple(f for f in FIELDS if f not in {"event_time", "results"})
 
 
 def to_datetime(epoch_seconds: float) -> datetime:
@@ -66,7 +64,7 @@ def prediction_row(record: PredictionRecord, stored_at: datetime) -> dict[str, A
     row = {name: getattr(record, name) for name in _PLAIN_FIELDS}
     results = record.results
     if results:
-        row["results"] = [{name: getattr(r, name) for name in _RESULT_FIELDS} for r in results]
+        row["results"] = [{name: getattr(r, name) for name in RESULT_FIELDS} for r in results]
         row["max_outlier_score"] = max(r.outlier_score for r in results)
         row["is_outlier"] = any(r.is_outlier for r in results)
     else:
@@ -80,7 +78,7 @@ def prediction_row(record: PredictionRecord, stored_at: datetime) -> dict[str, A
     return row
 
 
-_RESULTS_JSON: TypeAdapter[list[RowResult]] = TypeAdapter(list[RowResult])
+_json = msgspec.json.Encoder()
 
 
 def prediction_values(
@@ -97,11 +95,11 @@ def prediction_values(
 def record_values(record: PredictionRecord, stored_at: Any, event_time: Any) -> tuple[Any, ...]:
     """``prediction_values`` with event_time already converted: the bulk paths' hot loop.
 
-    One pass, no dict, the results serialised by pydantic-core.
+    One pass, no dict, the JSON written by msgspec.
     """
     results = record.results
     if results:
-        results_json: str | None = _RESULTS_JSON.dump_json(results).decode()
+        results_json: str | None = _json.encode(results).decode()
         max_score: float | None = max([r.outlier_score for r in results])
         is_outlier = any([r.is_outlier for r in results])
     else:
@@ -121,7 +119,7 @@ def record_values(record: PredictionRecord, stored_at: Any, event_time: Any) -> 
         record.version,
         record.routing,
         len(inputs) if inputs is not None else len(results or ()),
-        None if inputs is None else dumps_json(inputs),
+        None if inputs is None else _json.encode(inputs).decode(),
         results_json,
         is_outlier,
         max_score,
@@ -168,50 +166,36 @@ _MAX_INT64 = 2**63 - 1
 _TEXT_FIELDS = ("job_id", "request_id", "endpoint", "method", "model", "version", "host", "error")
 
 
-# Event times inside these bounds are years 1970-9998 whatever the platform.
-_MAX_EPOCH = 253_370_764_800.0
-
-
 def unstorable(record: PredictionRecord) -> str | None:
     """Why the store cannot hold ``record`` as it is (None when it can).
 
-    The record's validation lets these through, but a database refuses them: NUL
-    characters (PostgreSQL text and jsonb), integers wider than the columns, times
-    outside years 1-9999, and NaN or infinity inside the JSON (stored as null).
+    A decoded record is in range and finite: the definition checks that while decoding.
+    What a valid record may still hold and a database refuses is a NUL character
+    (PostgreSQL's text and JSON types have none). The scalar ranges are checked here
+    too, for records built in Python rather than decoded (nested lists are not: a NaN
+    there would be stored as JSON null, not refused).
     """
-    if _plainly_storable(record):
-        return None
-    return next(_problems(record), None)
-
-
-def _plainly_storable(record: PredictionRecord) -> bool:
-    """A cheap check that passes nearly every record; False sends it to ``_problems``."""
     r = record
-    if not (0 <= r.pid <= _MAX_INT32 and r.seq <= _MAX_INT64 and 0 <= r.event_time < _MAX_EPOCH):
-        return False
     texts = f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}{r.error}"
-    if "\x00" in texts:
-        return False
-    # A sum of finite numbers is finite unless it overflows, and then the exact check
-    # decides; NaN and infinity always make it non-finite.
-    total = 0.0 if r.inference_ms is None else r.inference_ms
-    if r.inputs:
-        total += sum([sum(row) for row in r.inputs])
-    if r.results:
-        total += sum([sum(x.prediction) for x in r.results])
-        if "\x00" in "".join([x.label for x in r.results]):
-            return False
-    return math.isfinite(total)
+    labels = "".join([x.label for x in r.results]) if r.results else ""
+    if (
+        "\x00" not in texts
+        and "\x00" not in labels
+        and 0 <= r.pid <= _MAX_INT32
+        and 0 < r.seq <= _MAX_INT64
+        and 0.0 <= r.event_time < MAX_EPOCH
+        and (r.inference_ms is None or math.isfinite(r.inference_ms))
+    ):
+        return None
+    return next(_problems(record))
 
 
 def _problems(record: PredictionRecord) -> Iterator[str]:
-    try:
-        to_datetime(record.event_time)
-    except (OverflowError, OSError, ValueError):
+    if not 0.0 <= record.event_time < MAX_EPOCH:
         yield f"event_time {record.event_time} is out of range"
     if not 0 <= record.pid <= _MAX_INT32:
         yield f"pid {record.pid} is out of range"
-    if record.seq > _MAX_INT64:
+    if not 0 < record.seq <= _MAX_INT64:
         yield f"seq {record.seq} is out of range"
     for name in _TEXT_FIELDS:
         value = getattr(record, name)
@@ -219,18 +203,12 @@ def _problems(record: PredictionRecord) -> Iterator[str]:
             yield f"{name} contains a NUL character"
     if record.inference_ms is not None and not math.isfinite(record.inference_ms):
         yield "inference_ms is not finite"
-    if not all(all(map(math.isfinite, row)) for row in record.inputs or ()):
-        yield "inputs hold NaN or infinity"
-    for result in record.results or ():
-        if "\x00" in result.label:
-            yield "a label contains a NUL character"
-        if not all(map(math.isfinite, result.prediction)):
-            yield "a prediction holds NaN or infinity"
+    yield "a label contains a NUL character"
 
 
 def record_from_row(row: Mapping[str, Any]) -> PredictionRecord:
     """The PredictionRecord a ``predictions`` row was stored from."""
-    data = {key: row[key] for key in _RECORD_FIELDS}
+    data = {key: row[key] for key in FIELDS}
     event_time: datetime = data["event_time"]
     data["event_time"] = event_time.timestamp()
-    return PredictionRecord.model_validate(data)
+    return validate_record(data)

@@ -9,7 +9,7 @@ from api.handlers import Limits, MetadataHandler, PredictionHandler
 from api.metrics import ApiMetrics
 from api.records import RecordBuilder, RequestLog
 from api.runtime.registry import Registry
-from sidecar.record import PredictionRecord
+from sidecar.record import FIELDS, validate_record
 from tests.api.fixtures import FIXED_PROBA, FixedModelVersion
 
 
@@ -40,11 +40,11 @@ def test_predict_fills_the_request_log(handler: PredictionHandler) -> None:
         }
     ]
     record = RecordBuilder(host="h", pid=1).build(log, 200, 1.5)
-    parsed = PredictionRecord.model_validate(record)
+    parsed = validate_record(record)
     assert parsed.seq == 1
     assert parsed.results is not None
     assert parsed.results[0].label == "virginica"
-    assert set(record) == set(PredictionRecord.model_fields)
+    assert set(record) == set(FIELDS)
 
 
 def test_errors_are_service_errors_and_leave_the_choice_logged(handler: PredictionHandler) -> None:
@@ -81,7 +81,7 @@ def test_record_builder_numbers_from_one_and_truncates(registry: Registry) -> No
     records = [builder.build(log, 404, 0.1) for _ in range(3)]
     assert [r["seq"] for r in records] == [1, 2, 3]
     for record in records:
-        PredictionRecord.model_validate(record)
+        validate_record(record)
 
 
 def test_metadata_lists_versions_and_weights(registry: Registry) -> None:

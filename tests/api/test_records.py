@@ -12,7 +12,7 @@ import pytest
 from api.app import create_app
 from api.runtime.registry import Registry
 from api.settings import ApiSettings
-from sidecar.record import TAG, PredictionRecord
+from sidecar.record import TAG, validate_record
 from tests.api.fixtures import (
     AppClient,
     FailingModelVersion,
@@ -43,7 +43,7 @@ def test_each_request_is_one_valid_record(settings: ApiSettings, receiver: Forwa
     entries = receiver.entries
     assert len(entries) == 4
     assert {entry[0] for entry in entries} == {TAG}
-    records = sorted((PredictionRecord.model_validate(e[2]) for e in entries), key=lambda r: r.seq)
+    records = sorted((validate_record(e[2]) for e in entries), key=lambda r: r.seq)
     assert [r.seq for r in records] == [1, 2, 3, 4]
     assert [r.job_id for r in records] == [
         ok.headers["x-job-id"],
@@ -77,7 +77,7 @@ def test_a_failing_model_is_logged(settings: ApiSettings, receiver: ForwardRecei
     with AppClient(create_app(settings, registry=registry)) as client:
         assert client.post("/predict", json={"data": [ROW]}).status_code == 500
     wait_for(lambda: len(receiver.records) == 1)
-    record = PredictionRecord.model_validate(receiver.records[0])
+    record = validate_record(receiver.records[0])
     assert record.status == 500
     assert record.error is not None
     assert "the backend exploded" in record.error
@@ -97,7 +97,7 @@ def test_nothing_listens_records_are_spooled_and_counted(dead_settings: ApiSetti
         assert tag == TAG
         assert isinstance(time, float)
         assert time == record["event_time"]
-        PredictionRecord.model_validate(record)
+        validate_record(record)
     files = list((dead_settings.spool_dir / "api").iterdir())
     assert files
     assert all(p.suffix == ".msgpack" for p in files)  # completed at shutdown, no .part left

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from predlog.cli import main as predlog
-from sidecar.record import PredictionRecord
+from sidecar.record import validate_record
 from tests.api.fixtures import ForwardReceiver
 from tests.support import free_port, wait_for
 
@@ -111,7 +111,7 @@ def test_two_workers_metrics_and_sigterm(
     assert proc.wait(timeout=60) == 0
     seqs: dict[int, list[int]] = defaultdict(list)
     for raw in receiver.records:
-        record = PredictionRecord.model_validate(raw)
+        record = validate_record(raw)
         seqs[record.pid].append(record.seq)
     assert len(seqs) == 2
     for pid_seqs in seqs.values():

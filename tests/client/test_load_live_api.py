@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, func, select
 from client import LoadSettings, run_load
 from sidecar.store.engine import make_engine
 from sidecar.store.schema import Prediction
-from tests.support import free_port, port_open, wait_for
+from tests.support import free_ports, port_open, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def live_api(tmp_path: Path, sqlite_url: str, models_dir: Path) -> Iterator[tuple[str, str]]:
     """``predlog sidecar`` and ``predlog api`` on free ports over an SQLite store."""
-    forward, http, api = free_port(), free_port(), free_port()
+    forward, http, api = free_ports(3)
     spool = tmp_path / "spool"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     sidecar = subprocess.Popen(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from msgspec import to_builtins
 from sqlalchemy import Engine
 
 from dashboard import queries
@@ -182,7 +183,7 @@ def test_find_requests_by_job_id_and_request_id(
     found = by_job[0]
     record = next(r for r in filled_store.records if r.job_id == records.LOOKUP_JOB)
     assert found["inputs"] == record.inputs
-    assert found["results"] == [row.model_dump() for row in record.results or ()]
+    assert found["results"] == [to_builtins(row) for row in record.results or ()]
     assert found["latency_ms"] == record.latency_ms
     assert found["status"] == 200
     assert found["event_time"].timestamp() == pytest.approx(record.event_time, abs=1e-5)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, port_open, wait_for
+from tests.support import free_ports, port_open, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,8 @@ def query(store: str, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def stack(tmp_path: Path, models_dir: Path) -> Iterator[Stack]:
     """``predlog run`` on free ports over a fresh SQLite store."""
-    ports = {name: free_port() for name in ("api", "sidecar", "sidecar_http", "dashboard")}
+    names = ("api", "sidecar", "sidecar_http", "dashboard")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     store = f"sqlite:///{tmp_path / 'predlog.db'}"
     command = [
         sys.executable, "-m", "predlog", "run", "--api-port", str(ports["api"]),

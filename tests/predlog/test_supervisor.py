@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from predlog.supervisor import ChildSpec, LocalStack, Supervisor
-from tests.support import free_port, port_open, wait_for
+from tests.support import free_port, free_ports, port_open, wait_for
 
 
 def http_server(name: str, port: int, directory: Path) -> ChildSpec:
@@ -19,7 +19,7 @@ def http_server(name: str, port: int, directory: Path) -> ChildSpec:
 
 
 def test_starts_children_in_order_and_stops_them_on_sigterm(tmp_path: Path) -> None:
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     supervisor = Supervisor([http_server(f"child{i}", p, tmp_path) for i, p in enumerate(ports)])
     codes: list[int] = []
     runner = threading.Thread(target=lambda: codes.append(supervisor.run()))

@@ -14,7 +14,7 @@ import pytest
 from fluent.sender import FluentSender
 
 from tests.sidecar.helpers import ForwardClient, count_rows, forward_message, record
-from tests.support import free_port, port_open, wait_for
+from tests.support import free_ports, port_open, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ def start(store_url: str, spool: Path, port: int, http_port: int) -> subprocess.
 
 
 def test_sigterm_drains_sockets_and_spool_then_exits_0(sqlite_url: str, tmp_path: Path) -> None:
-    port, http_port = free_port(), free_port()
+    port, http_port = free_ports(2)
     proc = start(sqlite_url, tmp_path, port, http_port)
     try:
         sender = FluentSender("predlog", host="127.0.0.1", port=port)
@@ -103,7 +103,7 @@ class AckingClient(threading.Thread):
 def test_kill_9_mid_load_then_restart_replays_without_loss_or_duplicates(
     store_url: str, tmp_path: Path
 ) -> None:
-    port, http_port = free_port(), free_port()
+    port, http_port = free_ports(2)
     chunks, per_chunk = 60, 25
     proc = start(store_url, tmp_path, port, http_port)
     client = AckingClient(port, chunks, per_chunk)

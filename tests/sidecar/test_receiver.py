@@ -282,3 +282,29 @@ def test_a_dead_writer_process_makes_the_sidecar_unhealthy(sqlite_url: str, tmp_
     with running(settings(sqlite_url, tmp_path)) as again:  # replayed by the next writer
         wait_for(lambda: count_rows(sqlite_url) == 2)
         assert again.sidecar.health()[0]
+
+
+def test_small_writes_are_read_together_while_the_connection_rests(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # One message per write, as fluent-logger sends: after a small read the connection
+    # waits read_coalesce seconds, and the next read takes what arrived meanwhile.
+    with running(settings(sqlite_url, tmp_path, read_coalesce=0.1)) as sc:
+        spool = sc.sidecar.spool
+        appends = 0
+        append = spool.append
+
+        def counting(payload: bytes) -> int:
+            nonlocal appends
+            appends += 1
+            return append(payload)
+
+        spool.append = counting  # type: ignore[method-assign]
+        client = ForwardClient(sc.port)
+        for seq in range(1, 201):
+            client.send([TAG, EventTime(time.time()), record(seq)])
+            time.sleep(0.001)  # a client sending steadily, not in one burst
+        client.close()
+        wait_for(lambda: count_rows(sqlite_url) == 200)
+        assert appends < 50  # one frame per read: about 200 reads without the rests
+        assert metric(sc, "predlog_sidecar_records_received_total", source="forward") == 200

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine
 
 from predlog.cli import main
-from sidecar.record import PredictionRecord
+from sidecar.record import PredictionRecord, validate_record
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import current_revision, head_revision
 from sidecar.store.writer import StoreWriter
@@ -70,7 +70,7 @@ def test_query_job_id_table_and_json(
     data = json.loads(as_json.output)
     assert data.pop("stored_at").endswith("Z")
     assert data.pop("event_time_utc").endswith("Z")
-    assert PredictionRecord.model_validate(data) == record
+    assert validate_record(data) == record
 
 
 def test_query_unknown_job_fails(engine: Engine, store_url: str) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
+from msgspec.structs import replace
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -68,7 +69,7 @@ def test_columns_summarise_the_record(engine: Engine) -> None:
     outlier = make_record(
         1, n_rows=2, results=None, inputs=[[1.0, 2.0, 3.0, 4.0], [9.0, 9.0, 9.0, 9.0]]
     )
-    outlier = outlier.model_copy(update={"results": make_record(2, n_rows=2).results})
+    outlier = replace(outlier, results=make_record(2, n_rows=2).results)
     scores = [r.outlier_score for r in outlier.results or ()]
     clock = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     StoreWriter(engine, clock=lambda: clock).write([outlier, error_record(3)])
@@ -282,13 +283,12 @@ def test_an_unreachable_store_raises_operational_error() -> None:
         ({"pid": 2**40}, "pid 1099511627776 is out of range"),
         ({"seq": 2**64}, "seq 18446744073709551616 is out of range"),
         ({"inference_ms": float("inf")}, "inference_ms is not finite"),
-        ({"inputs": [[1.0, float("nan"), 3.0, 4.0]]}, "inputs hold NaN or infinity"),
     ],
 )
 def test_a_record_the_store_cannot_hold_is_dead_lettered_not_fatal(
     engine: Engine, change: dict[str, Any], reason: str
 ) -> None:
-    poison = make_record(2).model_copy(update=change)
+    poison = replace(make_record(2), **change)
     result = StoreWriter(engine, copy_min_rows=1).write([make_record(1), poison, make_record(3)])
     assert result == WriteResult(inserted=2, duplicates=0, dead_letters=1, rejected=1)
     (letter,) = table_rows(engine, dead_letters)
