@@ -451,9 +451,8 @@ def latest_outliers(
 ) -> pd.DataFrame:
     """The newest requests of the window with an outlier row, with their inputs and scores."""
     columns = (*LIST_COLUMNS, "inputs", "results")
-    query = _prediction_filter(_listing(columns), window, filters).where(
-        predictions.c.is_outlier.is_(True)
-    )
+    # The bare column, not "IS true": PostgreSQL's partial index holds "WHERE is_outlier".
+    query = _prediction_filter(_listing(columns), window, filters).where(predictions.c.is_outlier)
     frame = _utc(_frame(engine, query.order_by(predictions.c.event_time.desc()).limit(limit)))
     frame["scores"] = [_scores(results) for results in frame["results"]]
     return frame.drop(columns=["results"])

@@ -114,7 +114,8 @@ def search_query(
     if endpoint is not None:
         query = query.where(predictions.c.endpoint == endpoint)
     if outliers_only:
-        query = query.where(predictions.c.is_outlier.is_(True))
+        # The bare column, not "IS true": the partial index holds "WHERE is_outlier".
+        query = query.where(predictions.c.is_outlier)
     if status is not None:
         low, high = parse_status(status)
         query = query.where(predictions.c.status.between(low, high))

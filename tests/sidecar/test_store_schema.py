@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from sidecar.store.engine import make_engine
 from sidecar.store.histogram import latency_percentile, score_bucket
-from sidecar.store.migrate import current_revision, head_revision, upgrade
+from sidecar.store.migrate import alembic_config, current_revision, head_revision, upgrade
+from sidecar.store.queries import get_job
 from sidecar.store.schema import metadata
+from sidecar.store.writer import StoreWriter
+from tests.sidecar.store.factories import error_record, make_record
 
 
 def test_upgrade_creates_every_table_and_matches_the_models(store_url: str) -> None:
@@ -48,3 +53,46 @@ def test_score_bucket_clamps() -> None:
     assert score_bucket(0.0) == 0
     assert score_bucket(1.0) == 19
     assert score_bucket(0.51) == 10
+
+
+@pytest.mark.postgres
+def test_migration_0002_keeps_the_rows_and_postgresql_uses_the_partial_indexes(
+    postgres_url: str,
+) -> None:
+    engine = make_engine(postgres_url)
+    upgrade(engine, "0001")
+    stored = [make_record(1), make_record(2, request_id="req-2"), error_record(3, status=404)]
+    StoreWriter(engine).write(stored)
+    upgrade(engine)
+    for record in stored:
+        found = get_job(engine, record.job_id)
+        assert found is not None
+        assert found.record == record
+    with engine.connect() as conn:
+        types = conn.exec_driver_sql(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'predictions' AND column_name IN ('inputs', 'results')"
+        ).scalars()
+        assert list(types) == ["json", "json"]
+    # What the queries ask (sidecar.store.queries, dashboard.queries) is proven to imply
+    # each partial index's condition: the index is usable (sequential scans off, so that
+    # three rows do not make a scan cheaper).
+    plans = {
+        "ix_predictions_status_event_time": "status BETWEEN 400 AND 499",
+        "ix_predictions_is_outlier_event_time": "is_outlier",
+        "ix_predictions_request_id": "request_id = 'req-2'",
+    }
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        for index, condition in plans.items():
+            sql = f"EXPLAIN SELECT job_id FROM predictions WHERE {condition} ORDER BY event_time"
+            plan = "\n".join(conn.exec_driver_sql(sql).scalars())
+            assert index in plan, plan
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
