@@ -18,7 +18,7 @@ from sidecar.metrics import SidecarMetrics
 from sidecar.record import TAG, PredictionRecord
 from sidecar.spool import Spool, SpoolFollower
 from sidecar.spoolformat import Position
-from sidecar.store.writer import DeadLetterIn, StoreWriter, WriteResult
+from sidecar.store.writer import DeadLetterIn, PreparedBatch, StoreWriter, WriteResult
 
 log = logging.getLogger("predlog.sidecar")
 
@@ -83,6 +83,8 @@ def _transient(exc: SQLAlchemyError) -> bool:
 class _Batch:
     records: list[PredictionRecord]
     letters: list[DeadLetterIn]
+    prepared: PreparedBatch
+    """The same, made ready for the store (``StoreWriter.prepare``)."""
     position: Position
     """Spool position just after the batch: committed once the batch is in the store."""
     corrupt_segments: int
@@ -150,6 +152,8 @@ class WriterLoop:
         # runs without the GIL, so the two overlap. At most two batches are in memory.
         prefetch = ThreadPoolExecutor(1, thread_name_prefix="predlog-prefetch")
         try:
+            if self._writer is None:
+                self._writer = self._factory()  # no connection yet: that is the first write's
             upcoming = prefetch.submit(self._prepare, reader)
             while not (self._stop.is_set() and time.monotonic() > self._deadline):
                 batch, stopping = upcoming.result()
@@ -158,7 +162,7 @@ class WriterLoop:
                     if stopping:  # read after the stop request: the spool is drained
                         return
                     continue
-                if not self._store(batch.records, batch.letters):
+                if not self._store(batch):
                     return  # stopping with the store still down: the spool keeps the rest
                 self._spool.commit(batch.position)
                 self._report.corrupt(batch.corrupt_segments - corrupt_seen)
@@ -184,7 +188,13 @@ class WriterLoop:
             letters: list[DeadLetterIn] = []
         else:
             letters = [item for item in items if item.__class__ is DeadLetterIn]
-        return _Batch(records, letters, reader.position, reader.corrupt_segments), stopping
+        assert self._writer is not None  # made before the first prefetch
+        # The writer's connection-free part (row values, increments) is done here too, so
+        # that the thread that writes spends its time in the store.
+        prepared = self._writer.prepare(records, letters)
+        return _Batch(
+            records, letters, prepared, reader.position, reader.corrupt_segments
+        ), stopping
 
     def _collect(self, reader: Any) -> list[Any]:
         """A batch: ``batch_records`` entries, or what came within ``batch_interval``.
@@ -232,12 +242,12 @@ class WriterLoop:
         fill = (self._batch_records - len(entries)) * waited / arrived
         return min(self._batch_interval / 8, fill)
 
-    def _store(self, records: list[PredictionRecord], letters: list[DeadLetterIn]) -> bool:
+    def _store(self, batch: _Batch) -> bool:
         """Write one batch, retrying while the store is unreachable; False if we gave up."""
         delay = 0.05
         while True:
             try:
-                result = self._attempt(records, letters)
+                result = self._attempt(batch)
             except SQLAlchemyError as exc:
                 self.store_up = False
                 self._report.store_error(type(exc).__name__)
@@ -250,25 +260,30 @@ class WriterLoop:
                     time.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
                 continue
-            self._account(result, records)
+            self._account(result, batch.records)
             return True
 
-    def _attempt(self, records: list[PredictionRecord], letters: list[DeadLetterIn]) -> WriteResult:
+    def _attempt(self, batch: _Batch) -> WriteResult:
         try:
-            return self._write(records, letters)
+            return self._write(batch.prepared)
         except SQLAlchemyError as exc:
             if _transient(exc):
                 raise
-        return self._write_one_by_one(records, letters)
+        return self._write_one_by_one(batch.records, batch.letters)
 
-    def _write(self, records: list[PredictionRecord], letters: list[DeadLetterIn]) -> WriteResult:
-        if self._writer is None:
-            self._writer = self._factory()
+    def _write(self, prepared: PreparedBatch) -> WriteResult:
+        assert self._writer is not None
         started = time.perf_counter()
-        result = self._writer.write(records, letters)
+        result = self._writer.write_prepared(prepared)
         self._report.written(time.perf_counter() - started)
         self.store_up = True
         return result
+
+    def _write_now(
+        self, records: list[PredictionRecord], letters: list[DeadLetterIn]
+    ) -> WriteResult:
+        assert self._writer is not None
+        return self._write(self._writer.prepare(records, letters))
 
     def _write_one_by_one(
         self, records: list[PredictionRecord], letters: list[DeadLetterIn]
@@ -279,7 +294,7 @@ class WriterLoop:
         now = datetime.now(UTC)
         for record in records:
             try:
-                result = self._write([record], [])
+                result = self._write_now([record], [])
             except (DataError, IntegrityError) as exc:
                 reason = f"store refused: {type(exc).__name__}: {exc.orig}"
                 refused.append(letter(TAG, record.to_wire(), reason, now))
@@ -287,7 +302,7 @@ class WriterLoop:
             inserted += result.inserted
             duplicates += result.duplicates
         if refused:
-            self._write([], refused)
+            self._write_now([], refused)
         return WriteResult(inserted, duplicates, len(refused))
 
     def _account(self, result: WriteResult, records: list[PredictionRecord]) -> None:

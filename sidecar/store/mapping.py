@@ -29,7 +29,6 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "request_id",
     "schema_version",
     "event_time",
-    "stored_at",
     "endpoint",
     "method",
     "status",
@@ -47,8 +46,12 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "pid",
     "seq",
     "error",
+    "stored_at",
 )
-"""Columns the writer fills (every column but the surrogate ``id``), in insert order."""
+"""Columns the writer fills (every column but the surrogate ``id``), in insert order.
+
+``stored_at`` comes last: a batch's values are prepared (``record_values``) before its
+write begins, and the write's time is appended to each then."""
 
 _PLAIN_FIELDS = tuple(f for f in FIELDS if f not in {"event_time", "results"})
 
@@ -89,13 +92,12 @@ def prediction_values(
     ``convert_time`` turns event_time into what the driver takes; ``stored_at`` comes
     converted already.
     """
-    return record_values(record, stored_at, convert_time(to_datetime(record.event_time)))
+    return (*record_values(record, convert_time(to_datetime(record.event_time))), stored_at)
 
 
-def record_values(record: PredictionRecord, stored_at: Any, event_time: Any) -> tuple[Any, ...]:
-    """``prediction_values`` with event_time already converted: the bulk paths' hot loop.
-
-    One pass, no dict, the JSON written by msgspec.
+def record_values(record: PredictionRecord, event_time: Any) -> tuple[Any, ...]:
+    """``prediction_values`` but ``stored_at``, event_time already converted: the bulk
+    paths' hot loop. One pass, no dict, the JSON written by msgspec.
     """
     results = record.results
     if results:
@@ -111,7 +113,6 @@ def record_values(record: PredictionRecord, stored_at: Any, event_time: Any) -> 
         record.request_id,
         record.schema_version,
         event_time,
-        stored_at,
         record.endpoint,
         record.method,
         record.status,

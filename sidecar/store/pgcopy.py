@@ -40,31 +40,39 @@ _MOVE = (
 )
 
 
+def values(records: Sequence[PredictionRecord]) -> list[tuple[Any, ...]]:
+    """Each record's values but ``stored_at``, as COPY takes them (in the records' order:
+    the caller sorts them by job_id, one lock order for every writer)."""
+    # Text COPY: event times go as UTC text, formatted once per second.
+    event_text = UtcText("+00")
+    return [record_values(r, event_text(r.event_time)) for r in records]
+
+
 def insert_predictions(
-    conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime
-) -> set[str]:
-    """Insert ``records`` (unique job_ids) in the open transaction; the job_ids inserted."""
+    conn: Connection, prepared: Sequence[tuple[Any, ...]], stored_at: datetime
+) -> set[str] | None:
+    """Insert the ``values`` of records with unique job_ids in the open transaction; the
+    job_ids inserted (None: every one)."""
     fairy = conn.connection
     driver: Any = fairy.driver_connection
-    ordered = sorted(records, key=lambda record: record.job_id)
     dbapi_error = conn.dialect.loaded_dbapi.Error
     try:
         with driver.cursor() as cursor:
             cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
             try:
-                _copy(cursor, _COPY_DIRECT, ordered, stored_at)
+                _copy(cursor, _COPY_DIRECT, prepared, stored_at)
             except dbapi_error as exc:
                 if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
                     raise
                 cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
             else:
                 cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-                return {record.job_id for record in ordered}
+                return None
             # Some were stored already: the exact path.
             if not fairy.info.get(STAGING):
                 cursor.execute(_CREATE)
                 fairy.info[STAGING] = True
-            _copy(cursor, _COPY, ordered, stored_at)
+            _copy(cursor, _COPY, prepared, stored_at)
             cursor.execute(_MOVE)
             return {job_id for (job_id,) in cursor.fetchall()}
     except dbapi_error as exc:
@@ -73,14 +81,13 @@ def insert_predictions(
 
 
 def _copy(
-    cursor: Any, statement: str, records: Sequence[PredictionRecord], stored_at: datetime
+    cursor: Any, statement: str, prepared: Sequence[tuple[Any, ...]], stored_at: datetime
 ) -> None:
-    # Text COPY: event times go as UTC text, formatted once per second.
-    event_text = UtcText("+00")
+    stored = (stored_at,)
     with cursor.copy(statement) as copy:
         write = copy.write_row
-        for record in records:
-            write(record_values(record, stored_at, event_text(record.event_time)))
+        for row in prepared:
+            write(row + stored)
 
 
 def forget_staging(conn: Connection) -> None:

@@ -2,11 +2,12 @@
 
 SQLAlchemy's per-parameter processing costs more than SQLite's own work at ingest rates,
 so values are prepared here exactly as SQLAlchemy would store them (timestamps as naive
-UTC text with microseconds, JSON as text) and go to the driver's ``executemany``, which
-steps one prepared statement per row. ``executemany`` cannot return the job_ids it
-inserted, so the connection's change counter tells whether every row went in (the
-common case); when some were duplicates, ``Duplicates`` is raised and the caller redoes
-the batch with ``insert_predictions_returning`` (multi-row ``INSERT ... RETURNING``).
+UTC text with microseconds, JSON as text; ``values``, before the write begins) and go to
+the driver's ``executemany``, which steps one prepared statement per row.
+``executemany`` cannot return the job_ids it inserted, so the connection's change
+counter tells whether every row went in (the common case); when some were duplicates,
+``Duplicates`` is raised and the caller redoes the batch with
+``insert_predictions_returning`` (multi-row ``INSERT ... RETURNING``).
 """
 
 from __future__ import annotations
@@ -51,27 +52,27 @@ def sqlite_datetime(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
-def _rows(records: Sequence[PredictionRecord], stored_at: datetime) -> list[tuple[Any, ...]]:
-    stored = sqlite_datetime(stored_at)
+def values(records: Sequence[PredictionRecord]) -> list[tuple[Any, ...]]:
+    """Each record's values but ``stored_at``, as this path inserts them."""
     event_text = UtcText()
-    return [record_values(r, stored, event_text(r.event_time)) for r in records]
+    return [record_values(r, event_text(r.event_time)) for r in records]
 
 
 def insert_predictions(
-    conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime
-) -> set[str]:
-    """Insert ``records`` (unique job_ids) in the open transaction; the job_ids inserted.
+    conn: Connection, prepared: Sequence[tuple[Any, ...]], stored_at: datetime
+) -> None:
+    """Insert the ``values`` of records with unique job_ids in the open transaction.
 
     Raises ``Duplicates`` (the transaction then holds a partial batch and must be rolled
     back) when some job_ids were already stored.
     """
-    rows = _rows(records, stored_at)
+    stored = (sqlite_datetime(stored_at),)
     driver: Any = conn.connection.driver_connection
     try:
         cursor = driver.cursor()
         try:
             before = driver.total_changes
-            cursor.executemany(_INSERT, rows)
+            cursor.executemany(_INSERT, [row + stored for row in prepared])
             inserted = driver.total_changes - before
         finally:
             cursor.close()
@@ -80,20 +81,19 @@ def insert_predictions(
         raise DBAPIError.instance(
             _INSERT, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
         ) from exc
-    if inserted != len(rows):
+    if inserted != len(prepared):
         raise Duplicates
-    return {record.job_id for record in records}
 
 
 def insert_predictions_returning(
-    conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime
+    conn: Connection, prepared: Sequence[tuple[Any, ...]], stored_at: datetime
 ) -> set[str]:
     """Multi-row ``INSERT ... RETURNING job_id`` in chunks: exact when there are duplicates."""
-    rows = _rows(records, stored_at)
+    stored = (sqlite_datetime(stored_at),)
     inserted: set[str] = set()
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        params = tuple(value for row in chunk for value in row)
+    for start in range(0, len(prepared), CHUNK):
+        chunk = prepared[start : start + CHUNK]
+        params = tuple(value for row in chunk for value in (*row, *stored))
         # exec_driver_sql: no per-parameter processing, but errors still arrive as SQLAlchemy's.
         inserted.update(conn.exec_driver_sql(_statement(len(chunk)), params).scalars())
     return inserted

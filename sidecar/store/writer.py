@@ -39,6 +39,26 @@ class DeadLetterIn:
 
 
 @dataclass(frozen=True)
+class PreparedBatch:
+    """A batch made ready for ``StoreWriter.write_prepared`` (see ``StoreWriter.prepare``)."""
+
+    records: list[PredictionRecord]
+    """The storable records, one per job_id (in job_id order on PostgreSQL)."""
+    values: list[tuple[Any, ...]] | None
+    """Their values for the bulk insert path, but ``stored_at`` (None: another path)."""
+    rollups: list[dict[str, Any]]
+    """Rollup increments, for when every record is inserted."""
+    streams: list[dict[str, Any]]
+    """Stream increments, likewise."""
+    letters: list[DeadLetterIn]
+    """Dead letters to store: those passed in, then the records the store cannot hold."""
+    received: int
+    """Records passed in."""
+    rejected: int
+    """Of those, the ones the store cannot hold."""
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """What one ``StoreWriter.write`` did."""
 
@@ -86,75 +106,101 @@ class StoreWriter:
         """One transaction: predictions inserted ON CONFLICT (job_id) DO NOTHING; rollups and
         streams updated for the newly inserted rows only; dead letters inserted. Idempotent.
         Raises sqlalchemy.exc.OperationalError/DBAPIError when the store is unreachable."""
-        if not records and not dead_letters:
-            return WriteResult(inserted=0, duplicates=0, dead_letters=0)
+        return self.write_prepared(self.prepare(records, dead_letters))
+
+    def prepare(
+        self, records: Sequence[PredictionRecord], dead_letters: Sequence[DeadLetterIn] = ()
+    ) -> PreparedBatch:
+        """Everything of a write that needs no connection: storability, one record per
+        job_id, the rows' values, the rollup and stream increments. The writer loop runs
+        it for the next batch while the current one is written."""
         first: dict[str, PredictionRecord] = {}
         rejected: list[DeadLetterIn] = []
-        stored_at = _utc(self.clock())
+        now = _utc(self.clock())
         for record in records:
             # A record the store cannot hold would fail its whole batch on every retry.
             problem = unstorable(record)
             if problem is not None:
-                rejected.append(_rejected(record, problem, stored_at))
+                rejected.append(_rejected(record, problem, now))
             else:
                 first.setdefault(record.job_id, record)
-        letters = [*dead_letters, *rejected]
         unique = list(first.values())
+        if self.dialect == "postgresql":
+            # One key order for every writer: two sidecars inserting the same job_ids
+            # (a redelivery) then wait for each other instead of deadlocking.
+            unique.sort(key=lambda record: record.job_id)
+        values: list[tuple[Any, ...]] | None = None
+        if self.bulk != "executemany" and unique:
+            if self.dialect == "sqlite":
+                values = sqlitebulk.values(unique)
+            elif self.bulk == "copy" or len(unique) >= self.copy_min_rows:
+                values = pgcopy.values(unique)
+        return PreparedBatch(
+            records=unique,
+            values=values,
+            rollups=aggregate(unique),
+            streams=_stream_increments(unique),
+            letters=[*dead_letters, *rejected],
+            received=len(records),
+            rejected=len(rejected),
+        )
+
+    def write_prepared(self, batch: PreparedBatch) -> WriteResult:
+        """``write`` for a batch that ``prepare`` made."""
+        if not batch.records and not batch.letters:
+            return WriteResult(inserted=0, duplicates=0, dead_letters=0)
+        stored_at = _utc(self.clock())
         with self.engine.connect() as conn:
             try:
                 try:
                     with conn.begin():
-                        inserted = self._write(conn, unique, letters, stored_at, fast=True)
+                        inserted = self._write(conn, batch, stored_at, fast=True)
                 except sqlitebulk.Duplicates:  # rolled back; redone on the exact path
                     with conn.begin():
-                        inserted = self._write(conn, unique, letters, stored_at, fast=False)
+                        inserted = self._write(conn, batch, stored_at, fast=False)
             except BaseException:
                 pgcopy.forget_staging(conn)  # the rollback took its staging table with it
                 raise
         return WriteResult(
-            inserted=len(inserted),
-            duplicates=len(records) - len(inserted) - len(rejected),
-            dead_letters=len(letters),
-            rejected=len(rejected),
+            inserted=inserted,
+            duplicates=batch.received - inserted - batch.rejected,
+            dead_letters=len(batch.letters),
+            rejected=batch.rejected,
         )
 
     def _write(
-        self,
-        conn: Connection,
-        records: Sequence[PredictionRecord],
-        letters: Sequence[DeadLetterIn],
-        stored_at: datetime,
-        *,
-        fast: bool,
-    ) -> list[PredictionRecord]:
-        inserted_ids = self._insert_rows(conn, records, stored_at, fast) if records else set()
-        if len(inserted_ids) == len(records):
-            inserted = list(records)
+        self, conn: Connection, batch: PreparedBatch, stored_at: datetime, *, fast: bool
+    ) -> int:
+        """The batch's statements in the open transaction; the predictions inserted."""
+        records = batch.records
+        inserted_ids = self._insert_rows(conn, batch, stored_at, fast) if records else None
+        if inserted_ids is None:  # every one: the prepared increments hold
+            rollup_rows, stream_rows, inserted = batch.rollups, batch.streams, len(records)
         else:
-            inserted = [record for record in records if record.job_id in inserted_ids]
-        if inserted:
-            conn.execute(self._upsert_rollups, aggregate(inserted))
-            conn.execute(self._upsert_streams, _stream_increments(inserted))
-        if letters:
-            conn.execute(dead_letters_insert, [_dead_letter_row(d) for d in letters])
+            fresh = [record for record in records if record.job_id in inserted_ids]
+            rollup_rows, stream_rows = aggregate(fresh), _stream_increments(fresh)
+            inserted = len(fresh)
+        if rollup_rows:
+            conn.execute(self._upsert_rollups, rollup_rows)
+            conn.execute(self._upsert_streams, stream_rows)
+        if batch.letters:
+            conn.execute(dead_letters_insert, [_dead_letter_row(d) for d in batch.letters])
         return inserted
 
     def _insert_rows(
-        self, conn: Connection, records: Sequence[PredictionRecord], stored_at: datetime, fast: bool
-    ) -> set[str]:
-        if self.bulk != "executemany":
+        self, conn: Connection, batch: PreparedBatch, stored_at: datetime, fast: bool
+    ) -> set[str] | None:
+        """Insert the batch's predictions; the job_ids inserted (None: every one)."""
+        if batch.values is not None:
             if self.dialect == "sqlite":
                 if fast:  # executemany; raises Duplicates when some were stored already
-                    return sqlitebulk.insert_predictions(conn, records, stored_at)
-                return sqlitebulk.insert_predictions_returning(conn, records, stored_at)
-            if self.bulk == "copy" or len(records) >= self.copy_min_rows:
-                return pgcopy.insert_predictions(conn, records, stored_at)
-        if self.dialect == "postgresql":
-            # One key order for every writer: two sidecars inserting the same job_ids
-            # (a redelivery) then wait for each other instead of deadlocking.
-            records = sorted(records, key=lambda record: record.job_id)
-        rows = [prediction_row(record, stored_at) for record in records]
-        return set(conn.execute(self._insert_predictions, rows).scalars())
+                    sqlitebulk.insert_predictions(conn, batch.values, stored_at)
+                    return None
+                return sqlitebulk.insert_predictions_returning(conn, batch.values, stored_at)
+            return pgcopy.insert_predictions(conn, batch.values, stored_at)
+        rows = [prediction_row(record, stored_at) for record in batch.records]
+        inserted = set(conn.execute(self._insert_predictions, rows).scalars())
+        return None if len(inserted) == len(rows) else inserted
 
     def _insert(self, table: Any) -> Any:
         # The dialects' own insert() is what offers ON CONFLICT.
