@@ -65,6 +65,22 @@ def test_batch_is_stored_and_every_record_reads_back_equal(engine: Engine) -> No
         assert stored.record == record
 
 
+def test_batches_larger_than_one_statement_with_and_without_stored_ones(engine: Engine) -> None:
+    # SQLite inserts 500 rows per statement and the rest one by one; a batch that holds
+    # stored job_ids in any of those parts is redone exactly.
+    first = [make_record(seq) for seq in range(1, 1204)]
+    assert StoreWriter(engine).write(first).inserted == 1203
+    overlapping = [make_record(seq) for seq in range(700, 2001)]
+    result = StoreWriter(engine).write(overlapping)
+    assert result == WriteResult(inserted=797, duplicates=504, dead_letters=0)
+    assert count(engine, predictions) == 2000
+    assert sum(r["requests"] for r in table_rows(engine, rollups)) == 2000
+    for record in (overlapping[0], overlapping[-1], first[500]):
+        stored = get_job(engine, record.job_id)
+        assert stored is not None
+        assert stored.record == record
+
+
 def test_columns_summarise_the_record(engine: Engine) -> None:
     outlier = make_record(
         1, n_rows=2, results=None, inputs=[[1.0, 2.0, 3.0, 4.0], [9.0, 9.0, 9.0, 9.0]]
