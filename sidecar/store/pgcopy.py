@@ -7,6 +7,10 @@ is rolled back and the batch lands in a per-connection temporary table (emptied 
 every commit) from which one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING
 job_id`` moves it into ``predictions``. Both happen in the caller's transaction, rows
 in job_id order (one lock order for every writer).
+
+COPY runs in the binary format: psycopg packs the values in C and the server reads
+numbers and timestamps without parsing text (200,000 rows: client 3.6-4.2 -> 0.8-1.0 us
+per row, server 6.9-7.5 -> 6.0-6.2). JSON goes as text, which is json's binary form.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import JSON, BigInteger, Boolean, Connection, Float, Integer, SmallInteger
 from sqlalchemy.exc import DBAPIError
 
 from sidecar.record import PredictionRecord
-from sidecar.store.mapping import PREDICTION_COLUMNS, UtcText, record_values
+from sidecar.store.mapping import PREDICTION_COLUMNS, record_values, to_datetime
+from sidecar.store.schema import UTCDateTime, predictions
 
 STAGING = "predlog_incoming"
 _COLUMNS = ", ".join(PREDICTION_COLUMNS)
@@ -28,8 +33,8 @@ _CREATE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} ON COMMIT DELETE ROWS AS "  # noqa: S608
     f"SELECT {_COLUMNS} FROM predictions WITH NO DATA"
 )
-_COPY = f"COPY {STAGING} ({_COLUMNS}) FROM STDIN"
-_COPY_DIRECT = f"COPY predictions ({_COLUMNS}) FROM STDIN"
+_COPY = f"COPY {STAGING} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_COPY_DIRECT = f"COPY predictions ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _SAVEPOINT = "predlog_copy"
 _UNIQUE_VIOLATION = "23505"
 # Constants only, no input in these strings. ORDER BY keeps the lock order of the other
@@ -40,12 +45,31 @@ _MOVE = (
 )
 
 
+def copy_type(column: str) -> str:
+    """The PostgreSQL type that binary COPY sends ``column``'s values as."""
+    kind = predictions.c[column].type
+    # Subclasses before their bases: SmallInteger and BigInteger are Integers.
+    for sql_type, name in (
+        (SmallInteger, "int2"),
+        (BigInteger, "int8"),
+        (Integer, "int4"),
+        (Float, "float8"),
+        (Boolean, "bool"),
+        (UTCDateTime, "timestamptz"),
+        (JSON, "text"),  # json's binary format is its text
+    ):
+        if isinstance(kind, sql_type):
+            return name
+    return "text"  # varchar and text
+
+
+COPY_TYPES = [copy_type(column) for column in PREDICTION_COLUMNS]
+
+
 def values(records: Sequence[PredictionRecord]) -> list[tuple[Any, ...]]:
     """Each record's values but ``stored_at``, as COPY takes them (in the records' order:
     the caller sorts them by job_id, one lock order for every writer)."""
-    # Text COPY: event times go as UTC text, formatted once per second.
-    event_text = UtcText("+00")
-    return [record_values(r, event_text(r.event_time)) for r in records]
+    return [record_values(r, to_datetime(r.event_time)) for r in records]
 
 
 def insert_predictions(
@@ -85,6 +109,7 @@ def _copy(
 ) -> None:
     stored = (stored_at,)
     with cursor.copy(statement) as copy:
+        copy.set_types(COPY_TYPES)
         write = copy.write_row
         for row in prepared:
             write(row + stored)
