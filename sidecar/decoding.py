@@ -17,7 +17,6 @@ from typing import Any
 import msgpack
 import msgspec
 
-from sidecar.forward import ext_hook
 from sidecar.record import TAG, PredictionRecord, RecordError, reason, validate_record
 from sidecar.spoolformat import BATCH, decode_frame
 from sidecar.store.writer import DeadLetterIn
@@ -28,7 +27,9 @@ Item = PredictionRecord | DeadLetterIn
 MAX_REASON = 2000
 """Longest reason kept with a dead letter."""
 
-_messages = msgspec.msgpack.Decoder(list[tuple[str, Any, PredictionRecord]], ext_hook=ext_hook)
+# The event time of the forward message is not used here (the record has its own): left
+# as msgspec's Ext, with no Python hook to call per message.
+_messages = msgspec.msgpack.Decoder(list[tuple[str, Any, PredictionRecord]])
 
 
 def decode_payload(payload: bytes) -> list[Item]:

@@ -265,8 +265,11 @@ class ForwardProtocol(asyncio.Protocol):
         while True:
             prefix = self.prefix
             if prefix is not None and reader.idle:
-                # The fast path, one C call per message: a peer that sends plain Message-mode
-                # entries (fluent-logger does) sends the same leading bytes every time.
+                # The fast path, a C call or two per message: a peer that sends plain
+                # Message-mode entries (fluent-logger does) sends the same leading bytes
+                # every time. A run of them is one span.
+                if self._plain_run(got, prefix):
+                    return None
                 start = got.consumed
                 try:
                     unpacker.skip()
@@ -274,9 +277,6 @@ class ForwardProtocol(asyncio.Protocol):
                     return None
                 end = unpacker.tell() - self.raw_base
                 got.consumed = end
-                if raw.startswith(prefix, start):
-                    self._span(got, start, end, 1)
-                    continue
                 items = msgpack.unpackb(
                     raw[start:end], raw=False, ext_hook=ext_hook, strict_map_key=False
                 )
@@ -302,9 +302,33 @@ class ForwardProtocol(asyncio.Protocol):
             if chunk is None and prefix is None:
                 self.prefix = message_prefix(raw[start:end], items)
 
+    def _plain_run(self, got: _Received, prefix: bytes) -> bool:
+        """Take the plain Message-mode entries that come next, as one span; whether the
+        received bytes ran out (else a message of another shape is next, unread)."""
+        unpacker = self.reader.unpacker
+        skip, tell, starts = unpacker.skip, unpacker.tell, self.raw.startswith
+        base = self.raw_base
+        first = start = got.consumed
+        count = 0
+        out_of_data = False
+        while starts(prefix, start):
+            try:
+                skip()
+            except msgpack.OutOfData:
+                out_of_data = True
+                break
+            start = tell() - base
+            count += 1
+        if count:
+            got.consumed = start
+            self._span(got, first, start, count, messages=count)
+        return out_of_data or start >= len(self.raw)
+
     @staticmethod
-    def _span(got: _Received, start: int, end: int, events: int, chunk: Any = None) -> None:
-        got.messages += 1
+    def _span(
+        got: _Received, start: int, end: int, events: int, chunk: Any = None, messages: int = 1
+    ) -> None:
+        got.messages += messages
         got.events += events
         if got.spans and got.spans[-1][1] == start:
             got.spans[-1] = (got.spans[-1][0], end)
