@@ -1,11 +1,13 @@
 """Sidecar benchmark: fluent-logger -> sidecar -> store, against a decode-only receiver.
 
-Run: ``python -m bench.sidecar [--duration 5] [--senders 2] [--stores sqlite,postgresql]``.
+Run: ``python -m bench.sidecar [--duration 5] [--rounds 3] [--stores sqlite,postgresql]``.
 Every phase uses the same sender processes (the real ``fluent.sender.FluentSender``,
-Message mode, one event per emit): first against a receiver that only decodes, then
-against ``predlog sidecar`` (a subprocess) writing into each store. Ingest rate = records
-stored / time from the first send until the last commit. Then one sender at a steady
-2,000 records/s gives the event-to-commit lag, and the sidecar's RSS is sampled throughout.
+Message mode, one event per emit). Each round runs them first against a receiver that
+only decodes, then against ``predlog sidecar`` (a subprocess) writing into each store.
+Ingest rate = records stored / time from the first send until the last commit; the
+ratio to the decode-only rate of the same round is taken, and the median of the rounds
+reported. Then one sender at a steady 2,000 records/s gives the event-to-commit lag, and
+the sidecar's RSS is sampled throughout.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import multiprocessing as mp
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -442,43 +445,66 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     parser.add_argument("--lag-seconds", type=float, default=5.0, help="seconds at 2,000/s")
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of decode-only then each store; a ratio is the median of the rounds'",
+    )
     args, _ = parser.parse_known_args(argv)
+    stores = args.stores.split(",")
 
     results: dict[str, object] = {"senders": args.senders, "duration_s": args.duration}
-    # The baseline runs before and after the sidecar runs: on a shared machine the rate
-    # drifts, and the mean of the two is the fairer reference for the ratios.
-    print(f"decode-only receiver ({args.senders} sender processes, {args.duration:.0f} s) ...")
-    decode_before = phase_decode_only(args.senders, args.duration)
-    measured: dict[str, dict[str, Any]] = {}
-    for store_name in args.stores.split(","):
-        print(f"sidecar -> {store_name} ...")
-        with fresh_store(store_name) as store:
-            if store is None:
-                continue
-            figures = phase_ingest(store, args.senders, args.duration)
+    # On a shared machine the rates drift between runs and within one: each round measures
+    # the decode-only receiver just before the sidecar, and the figures are the medians.
+    rounds: list[dict[str, Any]] = []
+    for n in range(1, args.rounds + 1):
+        print(f"round {n}: decode-only receiver ({args.senders} sender processes) ...")
+        decode = phase_decode_only(args.senders, args.duration)
+        this: dict[str, Any] = {"decode_only": decode}
+        for store_name in stores:
+            print(f"round {n}: sidecar -> {store_name} ...")
+            with fresh_store(store_name) as store:
+                if store is None:
+                    continue
+                figures = phase_ingest(store, args.senders, args.duration)
+            this[store_name] = figures | {"ratio": figures["rate"] / decode["rate"]}
+        rounds.append(this)
+    results["rounds"] = rounds
+    decode_rates = [r["decode_only"]["rate"] for r in rounds]
+    sender_cpu = statistics.median(r["decode_only"]["sender_cpu_us"] for r in rounds)
+    results["decode_only_rate"] = statistics.median(decode_rates)
+    rows = [
+        ("decode-only", results["decode_only_rate"], 1.0, "", f"{sender_cpu:.0f}", "", "", "", "")
+    ]
+    for store_name in stores:
+        ingests = [r[store_name] for r in rounds if store_name in r]
+        if not ingests:
+            continue
         with fresh_store(store_name) as store:
             assert store is not None
-            figures |= phase_lag(store, args.lag_seconds)
-        measured[store_name] = figures
-    print("decode-only receiver again ...")
-    decode_after = phase_decode_only(args.senders, args.duration)
-    decode_rate = (decode_before["rate"] + decode_after["rate"]) / 2
-    results["decode_only_rate"] = decode_rate
-    results["decode_only_rates"] = [decode_before["rate"], decode_after["rate"]]
-    sender_cpu = (decode_before["sender_cpu_us"] + decode_after["sender_cpu_us"]) / 2
-    rows = [("decode-only (mean)", decode_rate, 1.0, f"{sender_cpu:.0f}", "", "", "", "", "")]
-    for store_name, figures in measured.items():
-        ratio = figures["rate"] / decode_rate
-        results[store_name] = {**figures, "ratio": ratio}
+            print(f"sidecar -> {store_name} at a steady {LAG_RATE}/s ...")
+            lag = phase_lag(store, args.lag_seconds)
+        ratios = [f["ratio"] for f in ingests]
+        figures = {
+            "ratio": statistics.median(ratios),
+            "ratios": ratios,
+            "rate": statistics.median(f["rate"] for f in ingests),
+            "sender_cpu_us": statistics.median(f["sender_cpu_us"] for f in ingests),
+            "sidecar_cpu_us": statistics.median(f["sidecar_cpu_us"] for f in ingests),
+            "rss_max_mib": max(f["rss_max_mib"] for f in ingests),
+            **lag,
+        }
+        results[store_name] = figures
         rows.append(
             (
                 f"sidecar -> {store_name}",
                 figures["rate"],
-                ratio,
+                figures["ratio"],
+                " ".join(f"{r:.2f}" for r in ratios),
                 f"{figures['sender_cpu_us']:.0f}",
                 f"{figures['sidecar_cpu_us']:.0f}",
-                f"{figures['lag_p50_s'] * 1000:.0f}",
-                f"{figures['lag_p99_s'] * 1000:.0f}",
+                f"{figures['lag_p50_s'] * 1000:.0f} / {figures['lag_p99_s'] * 1000:.0f}",
                 f"{figures['lag_p99_bucket_s'] * 1000:.0f}",
                 f"{figures['rss_max_mib']:.0f}",
             )
@@ -490,25 +516,27 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "path",
         "records/s",
         "x decode",
+        "rounds",
         "send us/rec",
         "sidecar us/rec",
-        "lag p50 ms",
-        "lag p99 ms",
+        "lag p50/p99 ms",
         "p99 bucket",
         "RSS MiB",
     )
-    width = 15
     print(
-        f"{header[0]:<22}{header[1]:>11}{header[2]:>10}"
-        + "".join(f"{h:>{width}}" for h in header[3:])
+        f"{header[0]:<22}{header[1]:>11}{header[2]:>10}{header[3]:>17}"
+        + "".join(f"{h:>15}" for h in header[4:])
     )
-    for path, rate, ratio, *rest in rows:
-        print(f"{path:<22}{rate:>11.0f}{ratio:>10.2f}" + "".join(f"{c:>{width}}" for c in rest))
-    print("us/rec = CPU microseconds per record (the senders' own; the sidecar process's)")
+    for path, rate, ratio, per_round, *rest in rows:
+        print(
+            f"{path:<22}{rate:>11.0f}{ratio:>10.2f}{per_round:>17}"
+            + "".join(f"{c:>15}" for c in rest)
+        )
     print(
-        f"decode-only before / after: {decode_before['rate']:.0f} / {decode_after['rate']:.0f} "
-        "records/s"
+        "medians of the rounds; us/rec = CPU microseconds per record (the senders' own; "
+        "the sidecar's processes')"
     )
+    print("decode-only by round: " + ", ".join(f"{r:.0f}" for r in decode_rates) + " records/s")
     print(
         f"store down: {down['sent']} records spooled ({down['spool_mib']:.0f} MiB on disk); "
         f"sidecar RSS idle {down['rss_idle_mib']:.0f} MiB, max in the first half of the load "
