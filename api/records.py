@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import socket
 import time
 from typing import Any
@@ -61,9 +62,14 @@ class RequestLog:
 class RecordBuilder:
     """Turns a finished request into a record dict, numbering records per process from 1."""
 
-    def __init__(self, host: str | None = None, pid: int | None = None) -> None:
+    def __init__(
+        self, host: str | None = None, pid: int | None = None, run_id: str | None = None
+    ) -> None:
         self.host = (host or socket.gethostname())[:255]
         self.pid = os.getpid() if pid is None else pid
+        # A new run of this process: a restart with the same pid (a container restarted in
+        # its pod) numbers its records from 1 again, under another run_id.
+        self.run_id = secrets.token_hex(8) if run_id is None else run_id
         self._seq = itertools.count(1)
 
     def build(self, log: RequestLog, status: int, latency_ms: float) -> dict[str, Any]:
@@ -91,6 +97,7 @@ class RecordBuilder:
             "inference_ms": log.inference_ms,
             "host": self.host,
             "pid": self.pid,
+            "run_id": self.run_id,
             "seq": next(self._seq),
             "error": error,
         }

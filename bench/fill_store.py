@@ -154,6 +154,7 @@ def generate_day(
         "inference_ms": np.where(scored, np.round(latency * 0.4, 3), np.nan),
         "host": np.array(HOSTS)[host_index],
         "pid": np.array(PIDS)[pid_index],
+        "run_id": [run_id(int(i)) for i in host_index * len(PIDS) + pid_index],
         "seq": seq,
         "error": [errors.get(int(s)) for s in status],
     }  # fmt: skip
@@ -281,6 +282,11 @@ def _create_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def run_id(stream: int) -> str:
+    """The run id of api process ``stream`` (one run each)."""
+    return f"fill-{stream:04d}"
+
+
 def _write_streams(
     conn: Connection, counters: dict[Any, int], first_seen: dict[int, datetime], end: datetime
 ) -> None:
@@ -288,6 +294,7 @@ def _write_streams(
         {
             "host": HOSTS[stream // len(PIDS)],
             "pid": PIDS[stream % len(PIDS)],
+            "run_id": run_id(stream),
             "first_seen": first_seen[stream],
             "last_seen": end,
             "max_seq": count,

@@ -88,6 +88,10 @@ class PredictionRecord(Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """Host name (pod name on Kubernetes) of the api process."""
     pid: Annotated[int, Meta(ge=0, le=2**31 - 1)]
     """Process id of the api worker."""
+    run_id: Annotated[str, Meta(max_length=64)] | None = None
+    """Random id the api process draws when it starts. A process restarted with the same
+    pid (a container restarted in its pod) starts ``seq`` again under a new run_id, so
+    (host, pid, run_id) names one sequence. None from senders that do not set it."""
     seq: Annotated[int, Meta(ge=1, le=2**63 - 1)]
     """Per-process sequence number, from 1 without gaps: a gap is a lost record."""
     error: Annotated[str, Meta(max_length=4096)] | None = None

@@ -60,7 +60,7 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     "--gaps",
     env="PREDLOG_QUERY_GAPS",
     is_flag=True,
-    help="List missing sequence numbers per api host and process instead.",
+    help="List missing sequence numbers per api process run (host, pid, run id) instead.",
 )
 @option(
     "--format",

@@ -44,6 +44,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "inference_ms",
     "host",
     "pid",
+    "run_id",
     "seq",
     "error",
     "stored_at",
@@ -128,6 +129,7 @@ def record_values(record: PredictionRecord, event_time: Any) -> tuple[Any, ...]:
         record.inference_ms,
         record.host,
         record.pid,
+        record.run_id,
         record.seq,
         record.error,
     )
@@ -164,7 +166,17 @@ class UtcText:
 
 _MAX_INT32 = 2**31 - 1
 _MAX_INT64 = 2**63 - 1
-_TEXT_FIELDS = ("job_id", "request_id", "endpoint", "method", "model", "version", "host", "error")
+_TEXT_FIELDS = (
+    "job_id",
+    "request_id",
+    "endpoint",
+    "method",
+    "model",
+    "version",
+    "host",
+    "run_id",
+    "error",
+)
 
 
 def unstorable(record: PredictionRecord) -> str | None:
@@ -177,7 +189,10 @@ def unstorable(record: PredictionRecord) -> str | None:
     there would be stored as JSON null, not refused).
     """
     r = record
-    texts = f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}{r.error}"
+    texts = (
+        f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}"
+        f"{r.run_id}{r.error}"
+    )
     labels = "".join([x.label for x in r.results]) if r.results else ""
     if (
         "\x00" not in texts

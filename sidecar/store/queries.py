@@ -26,10 +26,12 @@ class StoredPrediction:
 
 @dataclass(frozen=True)
 class StreamGaps:
-    """Loss accounting of one api process (host, pid), from its sequence numbers."""
+    """Loss accounting of one api process run (host, pid, run_id), from its sequence numbers."""
 
     host: str
     pid: int
+    run_id: str
+    """The run's id ('' for records sent without one)."""
     max_seq: int
     received: int
     first_seen: datetime
@@ -153,15 +155,15 @@ def search(
         return [_stored(row) for row in conn.execute(query)]
 
 
-def _missing_runs(host: str, pid: int, max_ranges: int) -> Select[Any]:
-    # LAG over the (host, pid, seq) index: a step of more than one between neighbours
-    # is a run of lost records; the first seq is compared with 0, so a lost seq 1 shows too.
-    previous = func.lag(predictions.c.seq, 1, 0).over(
-        partition_by=(predictions.c.host, predictions.c.pid), order_by=predictions.c.seq
-    )
+def _missing_runs(host: str, pid: int, run_id: str, max_ranges: int) -> Select[Any]:
+    # LAG over the (host, pid, run_id, seq) index: a step of more than one between
+    # neighbours is a run of lost records; the first seq is compared with 0, so a lost
+    # seq 1 shows too.
+    previous = func.lag(predictions.c.seq, 1, 0).over(order_by=predictions.c.seq)
+    run = predictions.c.run_id.is_(None) if run_id == "" else predictions.c.run_id == run_id
     steps = (
         select(predictions.c.seq.label("seq"), previous.label("prev"))
-        .where(predictions.c.host == host, predictions.c.pid == pid)
+        .where(predictions.c.host == host, predictions.c.pid == pid, run)
         .subquery()
     )
     return (
@@ -176,16 +178,17 @@ def gaps(engine: Engine, *, max_ranges: int = 100) -> list[StreamGaps]:
     """Per api process: highest seq, records received, and the runs of missing seqs."""
     result: list[StreamGaps] = []
     with engine.connect() as conn:
-        rows = conn.execute(select(streams).order_by(streams.c.host, streams.c.pid)).all()
-        for row in rows:
+        order = (streams.c.host, streams.c.pid, streams.c.first_seen, streams.c.run_id)
+        for row in conn.execute(select(streams).order_by(*order)).all():
             runs: list[tuple[int, int]] = []
             if row.max_seq > row.received:
-                found = conn.execute(_missing_runs(row.host, row.pid, max_ranges)).all()
-                runs = [(int(first), int(last)) for first, last in found]
+                query = _missing_runs(row.host, row.pid, row.run_id, max_ranges)
+                runs = [(int(first), int(last)) for first, last in conn.execute(query)]
             result.append(
                 StreamGaps(
                     host=row.host,
                     pid=row.pid,
+                    run_id=row.run_id,
                     max_seq=int(row.max_seq),
                     received=int(row.received),
                     first_seen=row.first_seen,

@@ -31,6 +31,7 @@ _FLAT_COLUMNS = (
     "inference_ms",
     "host",
     "pid",
+    "run_id",
     "seq",
     "error",
     "stored_at",
@@ -189,6 +190,7 @@ def _ranges(gap: StreamGaps) -> str:
 _GAP_COLUMNS = (
     "host",
     "pid",
+    "run_id",
     "max_seq",
     "received",
     "missing",
@@ -203,6 +205,7 @@ def _gap_dict(gap: StreamGaps) -> dict[str, Any]:
     return {
         "host": gap.host,
         "pid": gap.pid,
+        "run_id": gap.run_id,
         "max_seq": gap.max_seq,
         "received": gap.received,
         "missing": gap.missing,
@@ -222,11 +225,12 @@ def render_gaps(found: Sequence[StreamGaps], fmt: Format) -> str:
         return _csv(_GAP_COLUMNS, flat)
     if not found:
         return "no api process has logged anything yet"
-    header = ["host", "pid", "max_seq", "received", "missing", "last_seen", "missing_seqs"]
+    header = ["host", "pid", "run", "max_seq", "received", "missing", "last_seen", "missing_seqs"]
     rows = [
         [
             g.host,
             str(g.pid),
+            g.run_id or "-",
             str(g.max_seq),
             str(g.received),
             str(g.missing),
@@ -236,4 +240,4 @@ def render_gaps(found: Sequence[StreamGaps], fmt: Format) -> str:
         for g in found
     ]
     total = sum(g.missing for g in found)
-    return aligned(header, rows) + f"\n\n{total} missing in {len(found)} process(es)"
+    return aligned(header, rows) + f"\n\n{total} missing in {len(found)} process run(s)"

@@ -101,6 +101,7 @@ class Prediction(Base):
     inference_ms: Mapped[float | None] = mapped_column(Float)
     host: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str | None] = mapped_column(String(64))
     seq: Mapped[int] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -114,8 +115,8 @@ class Prediction(Base):
         Index(None, "request_id", postgresql_where=text("request_id IS NOT NULL")),
         Index(None, "is_outlier", "event_time", postgresql_where=text("is_outlier")),
         Index(None, "status", "event_time", postgresql_where=text("status >= 400")),
-        # Loss accounting walks each process's sequence numbers in order (queries.gaps).
-        Index(None, "host", "pid", "seq"),
+        # Loss accounting walks each process run's sequence numbers in order (queries.gaps).
+        Index(None, "host", "pid", "run_id", "seq"),
     )
 
 
@@ -165,12 +166,15 @@ class DeadLetter(Base):
 
 
 class Stream(Base):
-    """Sequence bookkeeping per api process: ``max_seq - received`` records are missing."""
+    """Sequence bookkeeping per api process run: ``max_seq - received`` records are missing.
+
+    ``run_id`` is the record's, '' (not null) for records without one."""
 
     __tablename__ = "streams"
 
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     pid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="")
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     max_seq: Mapped[int] = mapped_column(BigInteger)

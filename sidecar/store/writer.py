@@ -227,7 +227,7 @@ class StoreWriter:
         stmt = self._insert(streams)
         excluded = stmt.excluded
         upsert: Insert = stmt.on_conflict_do_update(
-            index_elements=["host", "pid"],
+            index_elements=["host", "pid", "run_id"],
             set_={
                 "max_seq": self._greatest(streams.c.max_seq, excluded.max_seq),
                 "received": streams.c.received + excluded.received,
@@ -262,10 +262,10 @@ def _dead_letter_row(letter: DeadLetterIn) -> dict[str, Any]:
 
 
 def _stream_increments(records: Sequence[PredictionRecord]) -> list[dict[str, Any]]:
-    """Per (host, pid): the highest seq, how many records, and the event time span."""
-    acc: dict[tuple[str, int], list[Any]] = {}
+    """Per (host, pid, run_id): the highest seq, how many records, the event time span."""
+    acc: dict[tuple[str, int, str], list[Any]] = {}
     for record in records:
-        key = (record.host, record.pid)
+        key = (record.host, record.pid, record.run_id or "")
         entry = acc.get(key)
         if entry is None:
             acc[key] = [record.seq, 1, record.event_time, record.event_time]
@@ -278,10 +278,11 @@ def _stream_increments(records: Sequence[PredictionRecord]) -> list[dict[str, An
         {
             "host": host,
             "pid": pid,
+            "run_id": run_id,
             "max_seq": max_seq,
             "received": received,
             "first_seen": to_datetime(first),
             "last_seen": to_datetime(last),
         }
-        for (host, pid), (max_seq, received, first, last) in sorted(acc.items())
+        for (host, pid, run_id), (max_seq, received, first, last) in sorted(acc.items())
     ]

@@ -80,6 +80,9 @@ def test_record_builder_numbers_from_one_and_truncates(registry: Registry) -> No
     log.request_id = "r" * 300
     records = [builder.build(log, 404, 0.1) for _ in range(3)]
     assert [r["seq"] for r in records] == [1, 2, 3]
+    # One run_id per run of the process; a restarted process (a new builder) draws another.
+    assert len({r["run_id"] for r in records}) == 1
+    assert RecordBuilder(host="h", pid=7).build(log, 404, 0.1)["run_id"] != records[0]["run_id"]
     for record in records:
         validate_record(record)
 

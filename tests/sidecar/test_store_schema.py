@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, Table, insert, inspect, text
 
 from sidecar.store.engine import make_engine
 from sidecar.store.histogram import latency_percentile, score_bucket
+from sidecar.store.mapping import prediction_row
 from sidecar.store.migrate import alembic_config, current_revision, head_revision, upgrade
-from sidecar.store.queries import get_job
+from sidecar.store.queries import gaps, get_job
 from sidecar.store.schema import metadata
 from sidecar.store.writer import StoreWriter
 from tests.sidecar.store.factories import error_record, make_record
@@ -62,7 +65,12 @@ def test_migration_0002_keeps_the_rows_and_postgresql_uses_the_partial_indexes(
     engine = make_engine(postgres_url)
     upgrade(engine, "0001")
     stored = [make_record(1), make_record(2, request_id="req-2"), error_record(3, status=404)]
-    StoreWriter(engine).write(stored)
+    at_0001 = Table("predictions", MetaData(), autoload_with=engine)
+    with engine.begin() as conn:  # the rows as that revision's columns hold them
+        now = datetime.now(UTC)
+        rows = [prediction_row(record, now) for record in stored]
+        columns = [c.name for c in at_0001.c if c.name != "id"]
+        conn.execute(insert(at_0001), [{c: r[c] for c in columns} for r in rows])
     upgrade(engine)
     for record in stored:
         found = get_job(engine, record.job_id)
@@ -93,6 +101,33 @@ def test_migration_0002_keeps_the_rows_and_postgresql_uses_the_partial_indexes(
         config.attributes["connection"] = connection
         command.downgrade(config, "0001")
     assert current_revision(engine) == "0001"
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_migration_0003_keeps_streams_and_counts_runs_apart(store_url: str) -> None:
+    engine = make_engine(store_url)
+    upgrade(engine, "0002")
+    seen = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    with engine.begin() as conn:  # a process's stream as 0002 kept it: 5 seen, 4 received
+        conn.execute(
+            text(
+                "INSERT INTO streams (host, pid, first_seen, last_seen, max_seq, received) "
+                "VALUES ('api-0', 7, :seen, :seen, 5, 4)"
+            ),
+            {"seen": seen},
+        )
+    upgrade(engine)
+    StoreWriter(engine).write([make_record(n, run_id="new-run") for n in (1, 2, 4)])
+    found = {g.run_id: (g.max_seq, g.received, g.missing) for g in gaps(engine)}
+    assert found == {"": (5, 4, 1), "new-run": (4, 3, 1)}
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT max_seq, received FROM streams")).all() == [(5, 4)]
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     engine.dispose()

@@ -114,10 +114,11 @@ def test_query_gaps(engine: Engine, store_url: str, records: list[PredictionReco
     table = run("query", "--store", store_url, "--gaps")
     assert table.exit_code == 0
     (row,) = [line for line in table.output.splitlines() if line.startswith("api-0")]
-    assert row.split()[:5] == ["api-0", "7", "22", "20", "2"]
+    assert row.split()[:6] == ["api-0", "7", "-", "22", "20", "2"]  # no run_id: "-"
     assert row.endswith("3-4")
     data = json.loads(run("query", "--store", store_url, "--gaps", "--format", "json").output)
     assert data[0]["missing_ranges"] == [[3, 4]]
+    assert data[0]["run_id"] == ""
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,26 @@ def test_gaps_list_missing_sequence_numbers(engine: Engine) -> None:
     assert all(g.missing_ranges == () for g in queries.gaps(engine))
 
 
+def test_a_process_restarted_with_the_same_pid_is_a_new_run(engine: Engine) -> None:
+    # The api container restarts in its pod: same host, same pid, seq from 1 again.
+    before = [make_record(n, run_id="run-a") for n in range(1, 11) if n != 4]
+    after = [make_record(100 + n, seq=n, run_id="run-b") for n in range(1, 6) if n != 2]
+    StoreWriter(engine).write(before)
+    StoreWriter(engine).write(after)
+    found = {g.run_id: g for g in queries.gaps(engine)}
+    assert set(found) == {"run-a", "run-b"}
+    assert (found["run-a"].max_seq, found["run-a"].missing_ranges) == (10, ((4, 4),))
+    assert (found["run-b"].max_seq, found["run-b"].missing_ranges) == (5, ((2, 2),))
+    assert queries.missing_total(engine) == 2
+    # Records sent without a run_id (older apis) count as one more run of their own.
+    StoreWriter(engine).write([make_record(200 + n, seq=n) for n in (1, 3)])
+    assert {g.run_id: g.missing for g in queries.gaps(engine)} == {
+        "run-a": 1,
+        "run-b": 1,
+        "": 1,
+    }
+
+
 def test_gaps_output_is_bounded(engine: Engine) -> None:
     StoreWriter(engine).write([make_record(n) for n in range(2, 41, 2)])  # every odd one lost
     (gap,) = queries.gaps(engine, max_ranges=5)
