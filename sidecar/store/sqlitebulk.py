@@ -3,10 +3,10 @@
 SQLAlchemy's per-parameter processing costs more than SQLite's own work at ingest rates,
 so values are prepared here exactly as SQLAlchemy would store them (timestamps as naive
 UTC text with microseconds, JSON as text; ``values``, before the write begins) and go
-straight to the driver: 500 rows per statement, the rest with ``executemany``. Neither
-returns the job_ids it inserted, so the connection's change counter tells whether
-every row went in (the common case); when some were duplicates,
-``Duplicates`` is raised and the caller redoes the batch with
+straight to the driver: 500 rows per statement, the rest in statements of 256, 128, ...
+rows (``chunk_sizes``). They do not return the job_ids they inserted, so the
+connection's change counter tells whether every row went in (the common case); when
+some were duplicates, ``Duplicates`` is raised and the caller redoes the batch with
 ``insert_predictions_returning`` (multi-row ``INSERT ... RETURNING``).
 """
 
@@ -26,11 +26,6 @@ from sidecar.store.mapping import PREDICTION_COLUMNS, UtcText, record_values
 
 CHUNK = 500
 """Rows per statement: 22 parameters a row stays far below SQLite's 32,766 variables."""
-
-_INSERT = (
-    f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(PREDICTION_COLUMNS))}) ON CONFLICT (job_id) DO NOTHING"
-)
 
 
 class Duplicates(Exception):
@@ -53,6 +48,20 @@ def sqlite_datetime(value: datetime) -> str:
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
+def chunk_sizes(rows: int) -> list[int]:
+    """Statement sizes for ``rows`` rows: chunks of ``CHUNK``, then powers of two, so that
+    a few statements, each compiled once and cached, serve every batch size."""
+    sizes = [CHUNK] * (rows // CHUNK)
+    rest = rows % CHUNK
+    size = 1 << (CHUNK.bit_length() - 1)
+    while rest:
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+        size >>= 1
+    return sizes
+
+
 def values(records: Sequence[PredictionRecord]) -> list[tuple[Any, ...]]:
     """Each record's values but ``stored_at``, as this path inserts them."""
     event_text = UtcText()
@@ -69,26 +78,29 @@ def insert_predictions(
     """
     stored = (sqlite_datetime(stored_at),)
     driver: Any = conn.connection.driver_connection
-    full = len(prepared) - len(prepared) % CHUNK
     try:
         cursor = driver.cursor()
         try:
             before = driver.total_changes
-            # Whole chunks as one multi-row INSERT each: a quarter less CPU than a
-            # statement per row, and the interpreter lock is released for the whole
-            # chunk's insert, not row by row (the prefetch thread runs meanwhile).
-            statement = _statement(CHUNK, returning=False)
-            for start in range(0, full, CHUNK):
-                rows = [row + stored for row in prepared[start : start + CHUNK]]
-                cursor.execute(statement, tuple(chain.from_iterable(rows)))
-            cursor.executemany(_INSERT, [row + stored for row in prepared[full:]])
+            # Multi-row INSERTs: a quarter less CPU than a statement per row, and the
+            # interpreter lock is released for a whole chunk's insert, not row by row
+            # (the prefetch thread runs meanwhile).
+            start = 0
+            for size in chunk_sizes(len(prepared)):
+                rows = [row + stored for row in prepared[start : start + size]]
+                cursor.execute(_statement(size, returning=False), tuple(chain.from_iterable(rows)))
+                start += size
             inserted = driver.total_changes - before
         finally:
             cursor.close()
     except conn.dialect.loaded_dbapi.Error as exc:
         # The raw cursor bypasses SQLAlchemy: raise what every other store error raises.
         raise DBAPIError.instance(
-            _INSERT, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+            _statement(1, returning=False),
+            None,
+            exc,
+            conn.dialect.loaded_dbapi.Error,
+            dialect=conn.dialect,
         ) from exc
     if inserted != len(prepared):
         raise Duplicates
