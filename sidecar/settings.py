@@ -51,7 +51,7 @@ class SidecarSettings(BaseSettings):
     """Size at which a spool segment file is closed and a new one started."""
     max_entry_bytes: int = Field(default=16 << 20, ge=1 << 10)
     """Largest forward-protocol message (and decompressed chunk) accepted."""
-    read_coalesce: float = Field(default=0.002, ge=0, le=0.1)
+    read_coalesce: float = Field(default=0.005, ge=0, le=0.1)
     """After a small read, a connection waits this many seconds before reading again, so
     that under load one read takes many records (0: read as soon as data arrives)."""
     fsync_interval: float = Field(default=1.0, gt=0)

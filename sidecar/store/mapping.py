@@ -179,47 +179,50 @@ _TEXT_FIELDS = (
 )
 
 
-def unstorable(record: PredictionRecord) -> str | None:
+def unstorable(record: PredictionRecord, *, nul: bool = True) -> str | None:
     """Why the store cannot hold ``record`` as it is (None when it can).
 
     A decoded record is in range and finite: the definition checks that while decoding.
     What a valid record may still hold and a database refuses is a NUL character
-    (PostgreSQL's text and JSON types have none). The scalar ranges are checked here
-    too, for records built in Python rather than decoded (nested lists are not: a NaN
-    there would be stored as JSON null, not refused).
+    (PostgreSQL's text and JSON types have none; SQLite keeps them: ``nul=False``). The
+    scalar ranges are checked here too, for records built in Python rather than decoded
+    (nested lists are not: a NaN there would be stored as JSON null, not refused).
     """
     r = record
-    texts = (
-        f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}"
-        f"{r.run_id}{r.error}"
-    )
-    labels = "".join([x.label for x in r.results]) if r.results else ""
     if (
-        "\x00" not in texts
-        and "\x00" not in labels
-        and 0 <= r.pid <= _MAX_INT32
+        0 <= r.pid <= _MAX_INT32
         and 0 < r.seq <= _MAX_INT64
         and 0.0 <= r.event_time < MAX_EPOCH
         and (r.inference_ms is None or math.isfinite(r.inference_ms))
     ):
-        return None
-    return next(_problems(record))
+        if not nul:
+            return None
+        texts = (
+            f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}"
+            f"{r.run_id}{r.error}"
+        )
+        labels = "".join([x.label for x in r.results]) if r.results else ""
+        if "\x00" not in texts and "\x00" not in labels:
+            return None
+    return next(_problems(record, nul), None)
 
 
-def _problems(record: PredictionRecord) -> Iterator[str]:
+def _problems(record: PredictionRecord, nul: bool) -> Iterator[str]:
     if not 0.0 <= record.event_time < MAX_EPOCH:
         yield f"event_time {record.event_time} is out of range"
     if not 0 <= record.pid <= _MAX_INT32:
         yield f"pid {record.pid} is out of range"
     if not 0 < record.seq <= _MAX_INT64:
         yield f"seq {record.seq} is out of range"
-    for name in _TEXT_FIELDS:
-        value = getattr(record, name)
-        if value is not None and "\x00" in value:
-            yield f"{name} contains a NUL character"
     if record.inference_ms is not None and not math.isfinite(record.inference_ms):
         yield "inference_ms is not finite"
-    yield "a label contains a NUL character"
+    if nul:
+        for name in _TEXT_FIELDS:
+            value = getattr(record, name)
+            if value is not None and "\x00" in value:
+                yield f"{name} contains a NUL character"
+        if any("\x00" in result.label for result in record.results or ()):
+            yield "a label contains a NUL character"
 
 
 def record_from_row(row: Mapping[str, Any]) -> PredictionRecord:

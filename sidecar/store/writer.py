@@ -117,9 +117,10 @@ class StoreWriter:
         first: dict[str, PredictionRecord] = {}
         rejected: list[DeadLetterIn] = []
         now = _utc(self.clock())
+        nul = self.dialect != "sqlite"  # SQLite's text holds NUL characters
         for record in records:
             # A record the store cannot hold would fail its whole batch on every retry.
-            problem = unstorable(record)
+            problem = unstorable(record, nul=nul)
             if problem is not None:
                 rejected.append(_rejected(record, problem, now))
             else:
