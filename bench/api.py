@@ -40,6 +40,8 @@ import orjson
 import psutil
 from fastapi import FastAPI, Request, Response
 
+from bench.ports import free_port
+
 BODY = b'{"data": [[6.7, 3.0, 5.2, 2.3]]}'
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
 
@@ -95,13 +97,6 @@ class DecodingReceiver:
     def close(self) -> None:
         self.closed = True
         self.sock.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

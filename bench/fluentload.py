@@ -9,10 +9,8 @@ how fast they go against a receiver that only decodes msgpack: the reference rat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing as mp
 import os
-import socket
 import sys
 import time
 from multiprocessing.sharedctypes import Synchronized
@@ -22,6 +20,7 @@ import msgpack
 from fluent.sender import FluentSender
 
 from api.middleware import new_job_id
+from bench.ports import free_port
 from sidecar.record import PredictionRecord, RowResult
 
 uvloop: Any
@@ -29,22 +28,6 @@ try:
     import uvloop
 except ImportError:  # optional: the baseline runs on plain asyncio then
     uvloop = None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 def template() -> dict[str, Any]:

@@ -10,32 +10,13 @@ the achieved rate within 2% of the requested one up to at least 2,000 requests/s
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
-import time
 from typing import Any
 
+from bench.ports import free_port, wait_port
 from client import LoadSettings, run_load
 from client.stats import RATE_TOLERANCE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"responder did not listen on {port} within {timeout}s")
 
 
 def measure(url: str, rate: float, duration: float) -> dict[str, Any]:

@@ -32,7 +32,8 @@ import psutil
 import psycopg
 from sqlalchemy import select
 
-from bench.fluentload import free_port, phase_decode_only, run_senders, sender, wait_port
+from bench.fluentload import phase_decode_only, run_senders, sender
+from bench.ports import free_ports, wait_port
 from sidecar.store.engine import make_engine
 from sidecar.store.schema import predictions
 
@@ -63,7 +64,7 @@ def postgres_store() -> Iterator[str | None]:
 
 class SidecarProcess:
     def __init__(self, store: str, spool: Path, migrate: bool = True) -> None:
-        self.port, self.http_port = free_port(), free_port()
+        self.port, self.http_port = free_ports(2)
         env = dict(os.environ, PREDLOG_SIDECAR_DRAIN_TIMEOUT="60" if migrate else "0")
         self.proc = subprocess.Popen(
             [

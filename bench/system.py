@@ -26,13 +26,13 @@ from typing import Any
 from bench.api import (
     UVICORN_FLAGS,
     WARM_UP,
-    free_port,
     measure,
     run_wrk,
     server,
     tree_cpu,
     warm_up,
 )
+from bench.ports import free_port, free_ports
 
 
 def stored(database: Path) -> int:
@@ -64,7 +64,7 @@ def sidecar(workdir: Path, env: dict[str, str]) -> Iterator[tuple[int, Path, int
         [sys.executable, "-m", "predlog", "db", "upgrade", "--store", store],
         check=True, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    port, http_port = free_port(), free_port()
+    port, http_port = free_ports(2)
     cmd = [
         sys.executable, "-m", "predlog", "sidecar", "--port", str(port),
         "--http-port", str(http_port), "--store", store, "--spool", str(workdir / "spool"),

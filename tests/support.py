@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: free ports, waiting for servers, PostgreSQL databases."""
+"""Helpers shared by the tests: free ports (from bench.ports), waiting for servers, databases."""
 
 from __future__ import annotations
 
@@ -11,23 +11,20 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 
+from bench.ports import free_port, free_ports
+
+__all__ = [
+    "PG_ADMIN_URL",
+    "free_port",
+    "free_ports",
+    "port_open",
+    "postgres_available",
+    "temporary_database",
+    "wait_for",
+]
+
 PG_ADMIN_URL = os.environ.get("PREDLOG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 """Server the PostgreSQL tests create their databases on (trust auth)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    return free_ports(1)[0]
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` different free ports (each socket stays bound until all are picked: the
-    kernel would otherwise hand the same port out twice)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> None:
