@@ -10,18 +10,18 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from sidecar.apispool import ingest_directory
 from sidecar.http import HttpServer
+from sidecar.ingest.apispool import ingest_directory
+from sidecar.ingest.server import ForwardServer
 from sidecar.metrics import SidecarMetrics
-from sidecar.pipeline import MetricsReport, WriterLoop
-from sidecar.server import ForwardServer
 from sidecar.settings import SidecarSettings
-from sidecar.spool import Spool
+from sidecar.spool.segments import Spool
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.schema import streams
 from sidecar.store.writer import StoreWriter
-from sidecar.writerproc import WriterProcess, tune_gc
+from sidecar.writer.loop import MetricsReport, WriterLoop
+from sidecar.writer.process import WriterProcess, tune_gc
 
 uvloop: Any
 try:

@@ -8,10 +8,11 @@ from typing import cast
 import click
 from sqlalchemy.exc import DBAPIError
 
+from predlog import report
 from predlog.options import option, store_option
-from sidecar.store import queries, report
+from predlog.timespec import parse_when
+from sidecar.store import queries
 from sidecar.store.engine import make_engine
-from sidecar.store.timespec import parse_when
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:

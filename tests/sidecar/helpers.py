@@ -16,7 +16,7 @@ import msgpack
 from sqlalchemy import func, select
 
 from sidecar.app import Sidecar
-from sidecar.forward import shared_key_digest
+from sidecar.ingest.protocol import shared_key_digest
 from sidecar.record import TAG, PredictionRecord, RowResult
 from sidecar.settings import SidecarSettings
 from sidecar.store.engine import make_engine

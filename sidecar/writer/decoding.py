@@ -18,7 +18,7 @@ import msgpack
 import msgspec
 
 from sidecar.record import TAG, PredictionRecord, RecordError, reason, validate_record
-from sidecar.spoolformat import BATCH, decode_frame
+from sidecar.spool.format import BATCH, decode_frame
 from sidecar.store.writer import DeadLetterIn
 
 Item = PredictionRecord | DeadLetterIn

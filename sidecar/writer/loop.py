@@ -13,12 +13,12 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from sidecar.decoding import decode_payload, letter
 from sidecar.metrics import SidecarMetrics
 from sidecar.record import TAG, PredictionRecord
-from sidecar.spool import Spool, SpoolFollower
-from sidecar.spoolformat import Position
+from sidecar.spool.format import Position
+from sidecar.spool.segments import Spool, SpoolFollower
 from sidecar.store.writer import DeadLetterIn, PreparedBatch, StoreWriter, WriteResult
+from sidecar.writer.decoding import decode_payload, letter
 
 log = logging.getLogger("predlog.sidecar")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import msgpack
 
-from sidecar.spool import Spool, SpoolFollower
-from sidecar.spoolformat import SEGMENT_SUFFIX, dead_letter_message, decode_frame, encode_frame
+from sidecar.spool.format import SEGMENT_SUFFIX, dead_letter_message, decode_frame, encode_frame
+from sidecar.spool.segments import Spool, SpoolFollower
 
 
 def entries(first: int, n: int) -> bytes:

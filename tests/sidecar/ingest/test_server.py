@@ -15,10 +15,10 @@ import pytest
 from fluent import asyncsender
 from fluent.sender import EventTime, FluentSender
 
-from sidecar.forward import encode_event_time, shared_key_digest
+from sidecar.ingest.protocol import encode_event_time, shared_key_digest
 from sidecar.record import TAG
 from sidecar.store.schema import dead_letters
-from sidecar.writerproc import WriterProcess
+from sidecar.writer.process import WriterProcess
 from tests.sidecar.helpers import (
     ForwardClient,
     count_rows,

@@ -3,7 +3,7 @@
 A frame is ``length (u32) | crc32 (u32) | payload``; a payload holds forward-protocol
 messages exactly as a client sent them (so the hot path never re-encodes), or
 ``[tag, time, raw_bytes, {DEAD_LETTER: reason}]`` for data already known to be bad
-(``spoolformat`` has the details). A reader decodes payloads with the function it is
+(``sidecar.spool.format`` has the details). A reader decodes payloads with the function it is
 given: into entries ``(tag, time, record)`` or ``(tag, time, raw, reason)`` by default,
 into records and dead letters for the writer (``decoding.decode_payload``). Frames
 are written whole with ``os.write`` under a lock, so the reader thread only ever reads
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sidecar.spoolformat import (
+from sidecar.spool.format import (
     FRAME_HEADER,
     READ_CHUNK,
     SEGMENT_SUFFIX,

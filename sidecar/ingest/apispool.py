@@ -16,9 +16,9 @@ from typing import Any
 
 import msgpack
 
-from sidecar.forward import new_unpacker
-from sidecar.spool import Spool
-from sidecar.spoolformat import batch_payload, dead_letter_message
+from sidecar.ingest.protocol import new_unpacker
+from sidecar.spool.format import batch_payload, dead_letter_message
+from sidecar.spool.segments import Spool
 
 log = logging.getLogger("predlog.sidecar")
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import msgpack
 
-from sidecar.forward import (
+from sidecar.ingest.protocol import (
     MessageReader,
     ProtocolError,
     check_message,
@@ -22,8 +22,8 @@ from sidecar.forward import (
     pong,
 )
 from sidecar.metrics import SidecarMetrics
-from sidecar.spool import Spool
-from sidecar.spoolformat import batch_header
+from sidecar.spool.format import batch_header
+from sidecar.spool.segments import Spool
 
 log = logging.getLogger("predlog.sidecar")
 
@@ -89,7 +89,7 @@ class ForwardServer:
     def spool_events(self, payload: bytes, events: int) -> int:
         """Append received messages (``events`` events) as one frame; its sync position.
 
-        ``payload``: the messages as ``spoolformat.batch_payload`` wraps them."""
+        ``payload``: the messages as ``sidecar.spool.format.batch_payload`` wraps them."""
         position = self.spool.append(payload)
         self._received.inc(events)
         if not self.paused and self.spool.full:

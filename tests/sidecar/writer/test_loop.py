@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from sidecar.metrics import SidecarMetrics
-from sidecar.pipeline import MetricsReport, WriterLoop
-from sidecar.spool import SpoolFollower
+from sidecar.spool.segments import SpoolFollower
+from sidecar.writer.loop import MetricsReport, WriterLoop
 
 
 def loop(tmp_path: Path) -> WriterLoop:

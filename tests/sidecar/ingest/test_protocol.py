@@ -8,7 +8,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from sidecar.forward import (
+from sidecar.ingest.protocol import (
     SKIPPED,
     MessageReader,
     ProtocolError,

@@ -8,10 +8,10 @@ from typing import Any
 import msgpack
 from fluent.sender import EventTime
 
-from sidecar.decoding import decode_payload
 from sidecar.record import TAG, PredictionRecord, validate_record
-from sidecar.spoolformat import batch_payload, dead_letter_message
+from sidecar.spool.format import batch_payload, dead_letter_message
 from sidecar.store.writer import DeadLetterIn
+from sidecar.writer.decoding import decode_payload
 from tests.sidecar.helpers import forward_message, record
 
 

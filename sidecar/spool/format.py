@@ -19,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from sidecar.forward import ProtocolError, decode_message, ext_hook
+from sidecar.ingest.protocol import ProtocolError, decode_message, ext_hook
 
 FRAME_HEADER = struct.Struct(">II")
 SEGMENT_SUFFIX = ".seg"

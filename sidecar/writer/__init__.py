@@ -1,0 +1,1 @@
+"""Stage 3: spool to store. Decoding and validation, the batching loop, its own process."""
