@@ -182,4 +182,5 @@ class MetadataHandler:
                 for name in registry.names()
             },
             "feature_stats": [s.model_dump() for s in manifest.feature_stats],
+            "sample_rows": manifest.sample_rows,
         }

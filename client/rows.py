@@ -1,4 +1,12 @@
-"""Request bodies: normal rows from the training distribution, outlier rows far outside it."""
+"""Request bodies: normal rows from the training distribution, outlier rows far outside it.
+
+Normal rows are real training rows (the sample a bundle carries, ``GET /metadata``'s
+``sample_rows``) with a small jitter, so that they combine feature values the way the
+training data does and the detector flags about its own contamination of them. Drawing each
+feature on its own from its mean and std would pair values no training row has (a short
+petal with a wide one) and most such rows are rightly flagged. A bundle without a sample
+falls back to that independent draw, clipped to the training range.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,8 @@ OUTLIER_MIN_STDS = 4.0
 """An outlier feature lies at least this many standard deviations beyond the training range."""
 OUTLIER_MAX_STDS = 8.0
 """... and at most this many."""
+JITTER_STDS = 0.05
+"""The jitter added to a sampled training row, in standard deviations of each feature."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,22 @@ class FeatureStat:
 
 
 @dataclass(frozen=True, slots=True)
+class Training:
+    """What rows are drawn from: per-feature statistics and a sample of real training rows."""
+
+    stats: tuple[FeatureStat, ...]
+    sample: tuple[tuple[float, ...], ...] = ()
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any]) -> Training:
+        """Parse ``GET /metadata``'s ``feature_stats`` and ``sample_rows`` (if any)."""
+        stats = tuple(FeatureStat.from_json(item) for item in metadata.get("feature_stats") or ())
+        rows = metadata.get("sample_rows") or ()
+        sample = tuple(tuple(float(v) for v in row) for row in rows if len(row) == len(stats))
+        return cls(stats, sample)
+
+
+@dataclass(frozen=True, slots=True)
 class Body:
     """One pre-serialised request body and whether its row was drawn as an outlier."""
 
@@ -46,10 +72,14 @@ class Body:
 
 
 class RowSampler:
-    """Draws rows: normal ones clipped to the training range, outliers beyond it."""
+    """Draws rows: normal ones from the training rows (or range), outliers beyond the range."""
 
     def __init__(
-        self, stats: Sequence[FeatureStat], outlier_fraction: float, seed: int | None = None
+        self,
+        stats: Sequence[FeatureStat],
+        outlier_fraction: float,
+        seed: int | None = None,
+        sample: Sequence[Sequence[float]] = (),
     ) -> None:
         if not stats:
             raise ValueError("no feature statistics to draw rows from")
@@ -63,11 +93,16 @@ class RowSampler:
         self._std = np.array([s.std if s.std > 0 else 1.0 for s in stats])
         self._min = np.array([s.min for s in stats])
         self._max = np.array([s.max for s in stats])
+        self._sample = np.array(sample, dtype=np.float64).reshape(-1, len(self.stats))
 
     def rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` rows (float64, (n, features)) and a flag per row saying it is an outlier."""
         width = len(self.stats)
-        normal = self._rng.normal(self._mean, self._std, size=(n, width))
+        if len(self._sample):
+            picked = self._sample[self._rng.integers(len(self._sample), size=n)]
+            normal = picked + self._rng.normal(0.0, JITTER_STDS * self._std, size=(n, width))
+        else:
+            normal = self._rng.normal(self._mean, self._std, size=(n, width))
         normal = np.clip(normal, self._min, self._max)
         is_outlier = self._rng.random(n) < self.outlier_fraction
         k = int(is_outlier.sum())

@@ -13,7 +13,7 @@ import orjson
 import uvloop
 from yarl import URL
 
-from client.rows import Body, FeatureStat, RowSampler
+from client.rows import Body, FeatureStat, RowSampler, Training
 from client.schedule import Schedule
 from client.settings import LoadSettings
 from client.stats import LoadStats, Summary
@@ -38,8 +38,8 @@ def predict_url(settings: LoadSettings) -> URL:
     return url.with_query(query) if query else url
 
 
-async def fetch_feature_stats(session: aiohttp.ClientSession, base_url: str) -> list[FeatureStat]:
-    """The default model's training statistics from ``GET /metadata``."""
+async def fetch_training(session: aiohttp.ClientSession, base_url: str) -> Training:
+    """The default model's training statistics and sample rows from ``GET /metadata``."""
     url = base_url.rstrip("/") + "/metadata"
     try:
         async with session.get(url) as response:
@@ -48,10 +48,9 @@ async def fetch_feature_stats(session: aiohttp.ClientSession, base_url: str) -> 
             metadata = orjson.loads(await response.read())
     except aiohttp.ClientError as exc:
         raise LoadError(f"GET {url} failed: {exc}") from exc
-    items = metadata.get("feature_stats") if isinstance(metadata, dict) else None
-    if not items:
+    if not isinstance(metadata, dict) or not metadata.get("feature_stats"):
         raise LoadError(f"GET {url} has no feature_stats to draw rows from")
-    return [FeatureStat.from_json(item) for item in items]
+    return Training.from_metadata(metadata)
 
 
 def flagged_outliers(raw: bytes) -> int:
@@ -183,10 +182,12 @@ async def run_load_async(
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
     ) as session:
-        feature_stats = list(stats) if stats is not None else None
-        if feature_stats is None:
-            feature_stats = await fetch_feature_stats(session, settings.url)
-        sampler = RowSampler(feature_stats, settings.outlier_fraction, settings.seed)
+        training = Training(tuple(stats)) if stats is not None else None
+        if training is None:
+            training = await fetch_training(session, settings.url)
+        sampler = RowSampler(
+            training.stats, settings.outlier_fraction, settings.seed, training.sample
+        )
         return await LoadRun(settings, session, sampler, progress).run()
 
 

@@ -40,6 +40,8 @@ from training.graphs import LABEL_OUTPUT, OUTLIER_OUTPUT, SCORE_OUTPUT, combined
 F64 = npt.NDArray[np.float64]
 OPSETS = {"": 17, "ai.onnx.ml": 3}
 """Pinned so that the exported graphs do not change with the converter's newest opset."""
+SAMPLE_ROWS = 200
+"""How many real training rows a bundle carries (``sample_rows`` in its manifest)."""
 TRAINED_WITH = ("numpy", "scikit-learn", "pyod", "skl2onnx", "onnx")
 
 
@@ -99,6 +101,17 @@ def feature_stats(x: F64, names: list[str]) -> list[FeatureStats]:
     ]
 
 
+def sample_rows(x: F64, n: int = SAMPLE_ROWS) -> list[list[float]]:
+    """Up to ``n`` training rows, drawn without replacement with a fixed seed (reproducible).
+
+    Rounded to 6 decimals: the float32 training data widened to float64 would otherwise read
+    5.099999904632568 for 5.1.
+    """
+    if len(x) > n:
+        x = x[np.sort(np.random.default_rng(0).choice(len(x), size=n, replace=False))]
+    return np.round(x, 6).tolist()  # type: ignore[no-any-return]
+
+
 def trained_with() -> dict[str, str]:
     """Versions of the packages that trained and exported the bundle."""
     found = {}
@@ -155,6 +168,7 @@ def write_bundle(
             labels=spec.labels,
             outlier_threshold=detector.threshold,
             feature_stats=feature_stats(x, spec.feature_names),
+            sample_rows=sample_rows(x),
             files={name: sha256_file(work / name) for name in files},
             label_output=LABEL_OUTPUT if combined else None,
             score_output=SCORE_OUTPUT if combined else None,

@@ -73,6 +73,8 @@ class BundleManifest(BaseModel):
     outlier_threshold: float = Field(ge=0, le=1)
     """``is_outlier = outlier_score >= outlier_threshold`` (score space, [0, 1])."""
     feature_stats: list[FeatureStats]
+    sample_rows: list[list[float]] = Field(default_factory=list)
+    """Real training rows (at most a few hundred): the load generator's normal rows."""
     files: dict[str, str]
     """Bundle-relative path -> sha256 hex digest, for every file but the manifest."""
     model_file: str = "model.onnx"

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import ColumnElement, func, select
 
@@ -91,3 +92,27 @@ def test_every_answered_request_is_one_row_in_the_store(live_api: tuple[str, str
     assert summary.outliers_sent > 0
     assert summary.outliers_flagged >= summary.outliers_sent * 0.9
     assert _stored(store, Prediction.is_outlier.is_(True)) == summary.outliers_flagged
+
+
+def test_normal_rows_are_flagged_at_about_the_detectors_contamination(
+    live_api: tuple[str, str], models_dir: Path
+) -> None:
+    # `predlog load --outlier-fraction 0` sends only training-like rows: the detector should
+    # flag about the share of real training rows it was fitted to flag, not most of them.
+    url, _ = live_api
+    manifests = sorted(models_dir.glob("iris/*/manifest.json"))
+    contamination = max(
+        orjson.loads(m.read_bytes())["detector"]["contamination"] for m in manifests
+    )
+    out = subprocess.run(
+        [
+            *PREDLOG, "load", "--url", url, "--rate", "200", "--count", "600",
+            "--outlier-fraction", "0", "--seed", "11", "--no-progress", "--json",
+        ],
+        capture_output=True, check=True, timeout=120,
+    )  # fmt: skip
+    summary = orjson.loads(out.stdout)
+    assert summary["answered"] == 600
+    assert summary["outliers_sent"] == 0
+    rate = summary["outliers_flagged"] / summary["answered"]
+    assert rate <= 2 * contamination, f"{rate:.1%} of normal rows flagged"

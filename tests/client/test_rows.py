@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from client.responder import IRIS_STATS
-from client.rows import OUTLIER_MIN_STDS, FeatureStat, RowSampler
+from client.rows import JITTER_STDS, OUTLIER_MIN_STDS, FeatureStat, RowSampler, Training
 
 LOW = np.array([s.min for s in IRIS_STATS])
 HIGH = np.array([s.max for s in IRIS_STATS])
@@ -69,3 +69,41 @@ def test_bad_arguments_are_refused() -> None:
         RowSampler([], 0.1)
     with pytest.raises(ValueError, match="outlier_fraction"):
         RowSampler(IRIS_STATS, 1.5)
+
+
+SAMPLE = ((5.1, 3.5, 1.4, 0.2), (6.7, 3.0, 5.2, 2.3), (5.9, 3.0, 4.2, 1.5))
+
+
+def test_normal_rows_are_jittered_training_rows_when_a_sample_is_given() -> None:
+    sampler = RowSampler(IRIS_STATS, outlier_fraction=0.0, seed=8, sample=SAMPLE)
+    rows, flags = sampler.rows(3_000)
+    assert not flags.any()
+    assert ((rows >= LOW) & (rows <= HIGH)).all()
+    # Every row lies next to one of the sample's rows, within a few jitters per feature.
+    nearest = np.abs(rows[:, None, :] - np.array(SAMPLE)[None, :, :]) / STD
+    closest = nearest.max(axis=2).min(axis=1)
+    assert (closest < 6 * JITTER_STDS).all()
+    # ...and each sample row is drawn about as often as the others.
+    picked = nearest.max(axis=2).argmin(axis=1)
+    assert np.bincount(picked, minlength=3).min() > 800
+
+
+def test_outliers_leave_the_range_with_a_sample_too() -> None:
+    rows, flags = RowSampler(IRIS_STATS, 0.5, seed=9, sample=SAMPLE).rows(2_000)
+    outliers = rows[flags]
+    distance = np.maximum(LOW - outliers, outliers - HIGH) / STD
+    assert (distance >= OUTLIER_MIN_STDS - 1e-9).all()
+
+
+def test_training_from_metadata_keeps_rows_of_the_right_width() -> None:
+    metadata = {
+        "feature_stats": [
+            {"name": s.name, "mean": s.mean, "std": s.std, "min": s.min, "max": s.max}
+            for s in IRIS_STATS
+        ],
+        "sample_rows": [[5.1, 3.5, 1.4, 0.2], [1.0, 2.0]],
+    }
+    training = Training.from_metadata(metadata)
+    assert training.stats == IRIS_STATS
+    assert training.sample == ((5.1, 3.5, 1.4, 0.2),)
+    assert Training.from_metadata({"feature_stats": metadata["feature_stats"]}).sample == ()

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from api.runtime import OnnxModelVersion, load_manifest
 from api.runtime.outlier import unit_score
 from predlog.commands.train import command as train_command
-from training.bundle import BundleSpec, write_bundle
+from training.bundle import SAMPLE_ROWS, BundleSpec, sample_rows, write_bundle
 from training.demo import demo_models, iris_data, train_demo_bundles
 from training.detectors import fit_knn
 
@@ -62,6 +62,22 @@ def test_feature_stats_describe_the_training_data(trained: Path) -> None:
     np.testing.assert_allclose([s.std for s in stats], x.std(axis=0))
     np.testing.assert_allclose([s.min for s in stats], x.min(axis=0))
     np.testing.assert_allclose([s.max for s in stats], x.max(axis=0))
+
+
+def test_sample_rows_are_real_training_rows(trained: Path) -> None:
+    x, _, _ = iris_data()
+    sample = np.array(load_manifest(trained / "iris" / "1").sample_rows)
+    assert sample.shape == x.shape  # iris has 150 rows: all of them (at most 200 are kept)
+    np.testing.assert_allclose(sample, x, rtol=1e-6)
+
+
+def test_sample_rows_of_a_large_training_set_are_a_seeded_subset() -> None:
+    x = np.arange(3000, dtype=np.float64).reshape(1000, 3)
+    first, again = sample_rows(x), sample_rows(x)
+    assert first == again
+    assert len(first) == SAMPLE_ROWS
+    rows = {tuple(r) for r in x.tolist()}
+    assert all(tuple(r) in rows for r in first)
 
 
 def test_onnx_matches_sklearn_and_pyod(trained: Path) -> None:
