@@ -13,14 +13,10 @@ import os
 import threading
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from sidecar.batch_histogram import BatchHistogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 """Request latency buckets in seconds: most answers take about a millisecond."""
@@ -45,12 +41,12 @@ class ApiMetrics:
             ["endpoint", "model", "version", "status"],
             registry=self.registry,
         )
-        self.latency = Histogram(
+        self.latency = BatchHistogram(
             "predlog_api_request_latency_seconds",
             "Server latency from request arrival to response, by endpoint.",
+            LATENCY_BUCKETS,
+            self.registry,
             ["endpoint"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
         )
         self.rows = Counter(
             "predlog_api_rows",
@@ -115,7 +111,7 @@ class ApiMetrics:
         for key, n in requests.items():
             self._child(self.requests, key).inc(n)
         for endpoint, histogram in latencies.items():
-            add_observations(self._child(self.latency, (endpoint,)), histogram[0], histogram[1:])
+            self.latency.add(histogram[1:], histogram[0], endpoint)
         for pair, (n, outliers) in rows.items():
             self._child(self.rows, pair).inc(n)
             self._child(self.outliers, pair).inc(outliers)
@@ -139,20 +135,3 @@ class ApiMetrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
-
-
-def add_observations(histogram: Any, total: float, counts: list[float]) -> None:
-    """Add many observations to a prometheus-client histogram child at once: their ``total``
-    and their ``counts`` per bucket (bounds as the histogram's, the last one +Inf).
-
-    ``Histogram.observe`` does exactly this for one value; per value it costs two writes to
-    the memory-mapped files in multiprocess mode (~3 us a request on the emitter thread), so
-    the request path sorts latencies into buckets and this adds each bucket once.
-    """
-    buckets = histogram._buckets  # prometheus-client's per-bucket values (not cumulative)
-    if len(buckets) != len(counts):
-        raise ValueError(f"{len(counts)} counts for {len(buckets)} buckets")
-    histogram._sum.inc(total)
-    for bucket, n in zip(buckets, counts, strict=True):
-        if n:
-            bucket.inc(n)

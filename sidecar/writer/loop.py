@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from sidecar.metrics import SidecarMetrics
+from sidecar.batch_histogram import bucket_counts
+from sidecar.metrics import LAG_BUCKETS, SidecarMetrics
 from sidecar.record import TAG, PredictionRecord
 from sidecar.spool.format import Position
 from sidecar.spool.segments import Spool, SpoolFollower
@@ -61,12 +62,26 @@ class MetricsReport:
     def batch(
         self, inserted: int, duplicates: int, dead_letters: int, size: int, lags: list[float]
     ) -> None:
+        self.bucketed_batch(
+            inserted, duplicates, dead_letters, size, *bucket_counts(LAG_BUCKETS, lags)
+        )
+
+    def bucketed_batch(
+        self,
+        inserted: int,
+        duplicates: int,
+        dead_letters: int,
+        size: int,
+        lag_counts: list[int],
+        lag_total: float,
+    ) -> None:
+        """``batch`` with the lags already counted per bucket (``bucket_counts``)."""
         m = self.metrics
         m.stored.inc(inserted)
         m.duplicates.inc(duplicates)
         m.rejected.inc(dead_letters)
         m.batch_records.observe(size)
-        m.lag.observe_many(lags)
+        m.lag.add(lag_counts, lag_total)
 
     def corrupt(self, segments: int) -> None:
         if segments:

@@ -120,7 +120,6 @@ class WriterProcess:
     def __init__(self, settings: SidecarSettings, metrics: SidecarMetrics) -> None:
         self._settings = settings
         self._report = MetricsReport(metrics)
-        self._metrics = metrics
         self._ready = threading.Event()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -180,13 +179,7 @@ class WriterProcess:
             while True:
                 kind, *args = self._conn.recv()
                 if kind == "batch":
-                    inserted, duplicates, dead_letters, size, counts, total = args
-                    m = self._metrics
-                    m.stored.inc(inserted)
-                    m.duplicates.inc(duplicates)
-                    m.rejected.inc(dead_letters)
-                    m.batch_records.observe(size)
-                    m.lag.add(counts, total)
+                    report.bucketed_batch(*args)
                 elif kind == "written":
                     report.written(*args)
                 elif kind == "store_error":
