@@ -8,7 +8,7 @@ import logging
 import signal
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from sidecar.http import HttpServer
 from sidecar.ingest.apispool import ingest_directory
@@ -18,7 +18,7 @@ from sidecar.settings import SidecarSettings
 from sidecar.spool.segments import Spool
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
-from sidecar.store.schema import streams
+from sidecar.store.queries import missing_total
 from sidecar.store.writer import StoreWriter
 from sidecar.writer.loop import MetricsReport, WriterLoop
 from sidecar.writer.process import WriterProcess, tune_gc
@@ -174,11 +174,7 @@ class Sidecar:
 def missing_records(engine: Engine) -> int | None:
     """Sum over api processes of ``max_seq - received``; None when the store is unreadable."""
     try:
-        with engine.connect() as conn:
-            value = conn.execute(
-                select(func.coalesce(func.sum(streams.c.max_seq - streams.c.received), 0))
-            ).scalar_one()
-            return int(value)
+        return missing_total(engine)
     except Exception:  # the store may be down or not migrated yet; the writer reports that
         return None
 

@@ -73,23 +73,32 @@ def _stored(row: Any) -> StoredPrediction:
     return StoredPrediction(record=record_from_row(mapping), stored_at=mapping["stored_at"])
 
 
-def get_job(engine: Engine, job_id: str) -> StoredPrediction | None:
-    """The stored request with ``job_id``, or None."""
-    with engine.connect() as conn:
-        row = conn.execute(select(predictions).where(predictions.c.job_id == job_id)).first()
-    return None if row is None else _stored(row)
+def job_query(job_id: str) -> Select[Any]:
+    """The SELECT of the stored row with ``job_id`` (every column)."""
+    return select(predictions).where(predictions.c.job_id == job_id)
 
 
-def find_by_request_id(engine: Engine, request_id: str, limit: int = 100) -> list[StoredPrediction]:
-    """The stored requests that carried the caller's ``request_id``, newest first."""
-    query = (
+def request_id_query(request_id: str, limit: int = 100) -> Select[Any]:
+    """The SELECT of the stored rows that carried ``request_id`` (every column), newest first."""
+    return (
         select(predictions)
         .where(predictions.c.request_id == request_id)
         .order_by(predictions.c.event_time.desc(), predictions.c.id.desc())
         .limit(limit)
     )
+
+
+def get_job(engine: Engine, job_id: str) -> StoredPrediction | None:
+    """The stored request with ``job_id``, or None."""
     with engine.connect() as conn:
-        return [_stored(row) for row in conn.execute(query)]
+        row = conn.execute(job_query(job_id)).first()
+    return None if row is None else _stored(row)
+
+
+def find_by_request_id(engine: Engine, request_id: str, limit: int = 100) -> list[StoredPrediction]:
+    """The stored requests that carried the caller's ``request_id``, newest first."""
+    with engine.connect() as conn:
+        return [_stored(row) for row in conn.execute(request_id_query(request_id, limit))]
 
 
 def search_query(

@@ -1,0 +1,46 @@
+"""SQL over the log store for the dashboard: aggregates from rollups, lookups from predictions.
+
+Every function takes an engine and a window (and filters) and returns a DataFrame or a
+dataclass; none caches and none draws (``dashboard.cache`` caches, the pages draw).
+Aggregates read the per-minute rollups only, so their cost grows with the window's
+minutes, not with the number of requests; per-request lookups use the predictions
+indexes with a LIMIT. One module per kind of data: ``store`` (whether there is anything
+to show, filter choices, integrity), ``traffic`` (Overview and Versions), ``outliers``,
+``requests`` (listings and the job lookup); ``rollup`` holds what they share.
+"""
+
+from dashboard.queries.outliers import OutlierStats, outliers
+from dashboard.queries.requests import LIST_COLUMNS, find_requests, latest_outliers, recent_requests
+from dashboard.queries.rollup import QUANTILES
+from dashboard.queries.store import (
+    Choices,
+    Integrity,
+    StoreState,
+    StoreStatus,
+    choices,
+    integrity,
+    store_status,
+)
+from dashboard.queries.traffic import Overview, Totals, VersionStats, overview, versions
+
+__all__ = [
+    "LIST_COLUMNS",
+    "QUANTILES",
+    "Choices",
+    "Integrity",
+    "OutlierStats",
+    "Overview",
+    "StoreState",
+    "StoreStatus",
+    "Totals",
+    "VersionStats",
+    "choices",
+    "find_requests",
+    "integrity",
+    "latest_outliers",
+    "outliers",
+    "overview",
+    "recent_requests",
+    "store_status",
+    "versions",
+]
