@@ -7,7 +7,9 @@ messages exactly as a client sent them (so the hot path never re-encodes), or
 given: into entries ``(tag, time, record)`` or ``(tag, time, raw, reason)`` by default,
 into records and dead letters for the writer (``decoding.decode_payload``). Frames
 are written whole with ``os.write`` under a lock, so the reader thread only ever reads
-up to the published end of the open segment.
+up to the published end of the open segment. Readers see the spool through the
+``SpoolSource`` protocol (``sidecar.spool.reader``); a writer in another process follows
+the files with ``SpoolFollower`` (``sidecar.spool.follower``).
 
 Durability: every append reaches the kernel at once (it survives a crash of the
 process); ``sync()`` fsyncs, and the server calls it before acknowledging a chunk and
@@ -17,16 +19,11 @@ store has committed; segments wholly before it are deleted, the rest replayed on
 
 from __future__ import annotations
 
-import binascii
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from sidecar.spool.format import (
-    FRAME_HEADER,
-    READ_CHUNK,
     SEGMENT_SUFFIX,
     Position,
     decode_frame,
@@ -35,9 +32,7 @@ from sidecar.spool.format import (
     segment_path,
     write_checkpoint,
 )
-
-Decode = Callable[[bytes], list[Any]]
-"""Turns one frame's payload into the items a reader returns."""
+from sidecar.spool.reader import Decode, SegmentState, SpoolReader
 
 
 class Spool:
@@ -69,11 +64,12 @@ class Spool:
         """Of ``appended``, the bytes known to be on disk."""
         self._closed = False
 
-    def _path(self, segment: int) -> Path:
+    def segment_path(self, segment: int) -> Path:
+        """The file of segment number ``segment``."""
         return segment_path(self.directory, segment)
 
     def _open_segment(self, segment: int) -> int:
-        fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.segment_path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._sizes[segment] = 0
         self._fsync_directory()
         return fd
@@ -171,7 +167,7 @@ class Spool:
             self.synced = self.appended
             if self.committed == Position(self._current, self._end):
                 # Everything is in the store: leave no segment behind.
-                self._path(self._current).unlink(missing_ok=True)
+                self.segment_path(self._current).unlink(missing_ok=True)
                 del self._sizes[self._current]
 
     def _read_checkpoint(self) -> Position:
@@ -183,7 +179,7 @@ class Spool:
         self.committed = position
         done = self._forget_before(position)
         for segment in done:
-            self._path(segment).unlink(missing_ok=True)
+            self.segment_path(segment).unlink(missing_ok=True)
 
     def refresh(self) -> None:
         """Re-read the checkpoint that a writer in another process (``SpoolFollower``) keeps."""
@@ -203,164 +199,10 @@ class Spool:
         """A reader starting at the committed position (the writer loop's, one at a time)."""
         return SpoolReader(self, decode)
 
-    def _state(self, segment: int) -> tuple[int | None, bool, int | None]:
+    def segment_state(self, segment: int) -> SegmentState:
         """(readable end of ``segment`` or None if gone, whether it is open, the next one)."""
         with self._lock:
             is_open = segment == self._current
             limit = self._end if is_open else self._sizes.get(segment)
             later = [s for s in self._sizes if s > segment]
-            return limit, is_open, (min(later) if later else None)
-
-
-class SpoolFollower:
-    """The spool as a writer in another process sees it: files, sizes and the checkpoint.
-
-    The receiving process appends (``Spool``); this side reads, commits and trims. The
-    highest-numbered segment is the one being appended to: its size is read from the
-    file, and a frame that is only partly there is waited for, not taken as torn.
-    """
-
-    def __init__(self, directory: Path, *, poll_interval: float = 0.005) -> None:
-        self.directory = directory
-        self.committed = read_checkpoint(directory)
-        self._poll = poll_interval
-        self._woken = threading.Event()
-
-    def _path(self, segment: int) -> Path:
-        return segment_path(self.directory, segment)
-
-    def _segments(self) -> list[int]:
-        suffix = SEGMENT_SUFFIX
-        with os.scandir(self.directory) as found:
-            return [int(e.name[: -len(suffix)]) for e in found if e.name.endswith(suffix)]
-
-    def _state(self, segment: int) -> tuple[int | None, bool, int | None]:
-        """(readable end of ``segment`` or None if gone, whether it is open, the next one)."""
-        later = [s for s in self._segments() if s > segment]  # listed before the size is read
-        try:
-            limit: int | None = os.stat(self._path(segment)).st_size
-        except FileNotFoundError:
-            limit = None
-        return limit, limit is not None and not later, (min(later) if later else None)
-
-    def commit(self, position: Position) -> None:
-        """Record that the store committed everything before ``position``; trim the spool."""
-        write_checkpoint(self.directory, position)
-        self.committed = position
-        for segment in self._segments():
-            if segment < position.segment:
-                self._path(segment).unlink(missing_ok=True)
-
-    def wait(self, timeout: float, longest: float | None = None) -> None:
-        """Sleep a little (appends happen in another process: they are polled for).
-
-        ``longest``: how long the caller can afford between polls (at least the poll
-        interval); a batch that is filling needs no 5 ms polling, each poll costs a
-        directory scan, a stat and a wake-up.
-        """
-        cap = self._poll if longest is None else max(self._poll, longest)
-        self._woken.wait(min(timeout, cap))
-
-    def wake(self) -> None:
-        """Wake a reader blocked in ``wait``."""
-        self._woken.set()
-        self._woken.clear()
-
-    def reader(self, decode: Decode = decode_frame) -> SpoolReader:
-        """A reader starting at the committed position."""
-        return SpoolReader(self, decode)
-
-
-class SpoolReader:
-    """Reads spooled entries in order, from the committed position on."""
-
-    def __init__(self, spool: Spool | SpoolFollower, decode: Decode = decode_frame) -> None:
-        """``decode``: what a payload becomes (a list of entries, or of whatever it makes)."""
-        self._spool = spool
-        self._decode = decode
-        self.position = spool.committed
-        self.corrupt_segments = 0
-        """Segments whose tail was skipped: torn by a crash, or a checksum failed."""
-        self._handle: Any = None
-        self._handle_segment = -1
-
-    def read(self, max_entries: int) -> list[Any]:
-        """Up to about ``max_entries`` entries (whole frames) after ``position``; advances it."""
-        entries: list[Any] = []
-        while len(entries) < max_entries:
-            limit, is_open, following = self._spool._state(self.position.segment)
-            if limit is None or self.position.offset >= limit:
-                if is_open or following is None:
-                    break
-                self.position = Position(following, 0)
-                continue
-            before = self.position
-            self._read_frames(limit, is_open, following, max_entries, entries)
-            if self.position == before:
-                break
-        return entries
-
-    def _file(self) -> Any:
-        if self._handle_segment != self.position.segment:
-            self.close()
-            self._handle = self._spool._path(self.position.segment).open("rb")
-            self._handle_segment = self.position.segment
-        return self._handle
-
-    def _read_frames(
-        self,
-        limit: int,
-        is_open: bool,
-        following: int | None,
-        max_entries: int,
-        entries: list[Any],
-    ) -> None:
-        base = self.position.offset
-        handle = self._file()
-        handle.seek(base)
-        buffer: bytes = handle.read(min(READ_CHUNK, limit - base))
-        offset = 0
-        while len(entries) < max_entries and offset < len(buffer):
-            if limit - base - offset < FRAME_HEADER.size:
-                if is_open:
-                    break  # being appended (a follower saw half a write): read it next time
-                self._skip(limit, following)
-                return
-            if offset + FRAME_HEADER.size > len(buffer):
-                break  # the header straddles the chunk: next pass starts at it
-            length, crc = FRAME_HEADER.unpack_from(buffer, offset)
-            end = offset + FRAME_HEADER.size + length
-            if base + end > limit:
-                if is_open:
-                    break
-                self._skip(limit, following)  # a header promising more than is there
-                return
-            if end > len(buffer):
-                if offset:
-                    break
-                handle.seek(base)
-                buffer = handle.read(end)
-            payload = buffer[offset + FRAME_HEADER.size : end]
-            try:
-                if binascii.crc32(payload) != crc:
-                    raise ValueError("checksum")
-                entries += self._decode(payload)
-            except Exception:  # a damaged frame: the rest of its segment is not trusted
-                self._skip(limit, following)
-                return
-            offset = end
-        self.position = Position(self.position.segment, base + offset)
-
-    def _skip(self, limit: int, following: int | None) -> None:
-        self.corrupt_segments += 1
-        if following is not None:
-            self.position = Position(following, 0)
-        else:
-            self.position = Position(self.position.segment, limit)
-
-    def close(self) -> None:
-        """Close the open segment file."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-            self._handle_segment = -1
+            return SegmentState(limit, is_open, min(later) if later else None)

@@ -17,7 +17,7 @@ from sidecar.batch_histogram import bucket_counts
 from sidecar.metrics import LAG_BUCKETS, SidecarMetrics
 from sidecar.record import TAG, PredictionRecord
 from sidecar.spool.format import Position
-from sidecar.spool.segments import Spool, SpoolFollower
+from sidecar.spool.reader import SpoolReader, SpoolSource
 from sidecar.store.writer import DeadLetterIn, PreparedBatch, StoreWriter, WriteResult
 from sidecar.writer.decoding import decode_payload, letter
 
@@ -110,7 +110,7 @@ class WriterLoop:
 
     def __init__(
         self,
-        spool: Spool | SpoolFollower,
+        spool: SpoolSource,
         writer_factory: Callable[[], StoreWriter],
         report: WriterReport,
         *,
@@ -191,7 +191,7 @@ class WriterLoop:
             prefetch.shutdown(wait=True, cancel_futures=True)
             reader.close()
 
-    def _prepare(self, reader: Any) -> tuple[_Batch | None, bool]:
+    def _prepare(self, reader: SpoolReader) -> tuple[_Batch | None, bool]:
         """The next batch, validated (None: nothing yet), and whether stop was requested
         before it was read."""
         stopping = self._stop.is_set()
@@ -211,7 +211,7 @@ class WriterLoop:
             records, letters, prepared, reader.position, reader.corrupt_segments
         ), stopping
 
-    def _collect(self, reader: Any) -> list[Any]:
+    def _collect(self, reader: SpoolReader) -> list[Any]:
         """A batch: ``batch_records`` entries, or what came within ``batch_interval``.
 
         What is already spooled is taken at once, up to ``batch_max_records``: under load

@@ -23,7 +23,7 @@ from typing import Any
 from sidecar.batch_histogram import bucket_counts
 from sidecar.metrics import LAG_BUCKETS, SidecarMetrics
 from sidecar.settings import SidecarSettings
-from sidecar.spool.segments import SpoolFollower
+from sidecar.spool.follower import SpoolFollower
 from sidecar.store.engine import make_engine
 from sidecar.store.writer import StoreWriter
 from sidecar.writer.loop import MetricsReport, WriterLoop

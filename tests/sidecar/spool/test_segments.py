@@ -6,8 +6,10 @@ from pathlib import Path
 
 import msgpack
 
+from sidecar.spool.follower import SpoolFollower
 from sidecar.spool.format import SEGMENT_SUFFIX, dead_letter_message, decode_frame, encode_frame
-from sidecar.spool.segments import Spool, SpoolFollower
+from sidecar.spool.reader import SpoolSource
+from sidecar.spool.segments import Spool
 
 
 def entries(first: int, n: int) -> bytes:
@@ -17,6 +19,16 @@ def entries(first: int, n: int) -> bytes:
 
 def open_spool(path: Path, segment_bytes: int = 1 << 20) -> Spool:
     return Spool(path, segment_bytes=segment_bytes, max_bytes=1 << 24)
+
+
+def test_the_spool_and_a_follower_are_sources_that_read_alike(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(entries(0, 3))
+    spool.sync()
+    sources: list[SpoolSource] = [spool, SpoolFollower(tmp_path)]  # mypy checks the protocol
+    read = [[e[2]["i"] for e in source.reader().read(100)] for source in sources]
+    assert read == [[0, 1, 2], [0, 1, 2]]
+    spool.close()
 
 
 def test_read_commit_and_replay_after_reopen(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sidecar.metrics import SidecarMetrics
-from sidecar.spool.segments import SpoolFollower
+from sidecar.spool.follower import SpoolFollower
 from sidecar.writer.loop import MetricsReport, WriterLoop
 
 

@@ -1,0 +1,48 @@
+"""The modules the api imports from the sidecar stay light: the record contract and the
+batched histogram import nothing of the sidecar's server, spool, writer or store, and
+neither does any module of the api (each import checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIGHT = {"sidecar", "sidecar.record", "sidecar.batch_histogram"}
+"""The only sidecar modules the api may load."""
+
+_LOADED = """
+import importlib, json, pkgutil, sys
+for name in sys.argv[1:]:
+    module = importlib.import_module(name)
+    if hasattr(module, "__path__"):  # a package: every module in it
+        for info in pkgutil.walk_packages(module.__path__, name + "."):
+            importlib.import_module(info.name)
+print(json.dumps(sorted(n for n in sys.modules if n == "sidecar" or n.startswith("sidecar."))))
+"""
+
+
+def loaded_sidecar_modules(*modules: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _LOADED, *modules],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
+    return set(json.loads(out))
+
+
+@pytest.mark.parametrize("module", ["sidecar.record", "sidecar.batch_histogram"])
+def test_the_light_modules_load_no_other_sidecar_module(module: str) -> None:
+    assert loaded_sidecar_modules(module) <= LIGHT
+
+
+def test_no_api_module_loads_the_sidecars_server_spool_writer_or_store() -> None:
+    loaded = loaded_sidecar_modules("api")
+    assert "sidecar.record" in loaded  # the contract is imported, so the check means something
+    assert loaded <= LIGHT, f"the api pulls in {sorted(loaded - LIGHT)}"
