@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http import HTTPStatus
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ServiceError
+from api.exchange import SCOPE_KEY, failure
 from api.fastpath import PredlogApi
-from api.middleware import SCOPE_KEY, RequestLogMiddleware, error_body
-from api.records import RequestLog
-from api.routes import install
+from api.middleware import RequestLogMiddleware
+from api.routes import FAST_ROUTE_DOCS, fast_routes, install
 from api.runtime.registry import Registry
 from api.services import Services
 from api.settings import ApiSettings
@@ -39,47 +38,26 @@ def create_app(settings: ApiSettings | None = None, *, registry: Registry | None
             services.stop()
 
     app = PredlogApi(
-        services, title="predlog api", version="1", description=DESCRIPTION, lifespan=lifespan
+        services,
+        fast_routes(services),
+        FAST_ROUTE_DOCS,
+        title="predlog api",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
     )
     app.state.services = services
 
     install(app)
-    app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    for kind in (ServiceError, StarletteHTTPException, RequestValidationError):
+        app.add_exception_handler(kind, _error_response)
     app.add_middleware(RequestLogMiddleware, services=services)
     return app
 
 
-def _error(request: Request, status: int, kind: str, message: str) -> Response:
-    request_log: RequestLog | None = request.scope.get(SCOPE_KEY)
-    if request_log is not None:
-        request_log.error = message
-    return Response(
-        error_body(status, kind, message), status_code=status, media_type="application/json"
-    )
-
-
-async def _service_error(request: Request, exc: ServiceError) -> Response:
-    return _error(request, exc.status_code, type(exc).__name__, exc.message)
-
-
-async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    kind = HTTPStatus(exc.status_code).phrase.title().replace(" ", "").replace("-", "")
-    message = exc.detail
-    if exc.status_code == 404:
-        message = f"no route for {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        message = f"method {request.method} is not allowed on {request.url.path}"
-    response = _error(request, exc.status_code, kind, message)
-    if exc.headers:
-        response.headers.update(exc.headers)
+async def _error_response(request: Request, exc: Exception) -> Response:
+    """What ``api.exchange.failure`` answers to an error a FastAPI route raised."""
+    reply = failure(request.scope, request.scope[SCOPE_KEY], exc)
+    response = Response(reply.body, status_code=reply.status, media_type="application/json")
+    response.raw_headers.extend(reply.headers)
     return response
-
-
-async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return _error(request, 422, "InvalidInputError", "; ".join(parts) or "invalid request")

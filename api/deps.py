@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.exchange import SCOPE_KEY
 from api.handlers import MetadataHandler, PredictionHandler
 from api.metrics import ApiMetrics
-from api.middleware import SCOPE_KEY
 from api.records import RequestLog
 from api.runtime.registry import Registry
 from api.services import Services

@@ -1,28 +1,30 @@
-"""The prediction routes' fast path: plain ASGI in front of FastAPI's middleware and router.
+"""The prediction routes, served in plain ASGI ahead of FastAPI's middleware and router.
 
 ``POST /predict`` and ``POST /predict/label`` are nearly all of the traffic. Through FastAPI
-each one crosses its telemetry check, body-limit, error and exception middleware, an exit
-stack, the router and the Request/Response objects: more CPU than the model itself. ``PredlogApi``
-answers those two routes directly with the same handlers, errors, headers and log record, and
-hands every other request (and any other method on those paths) to FastAPI. The routes are
-still declared in FastAPI, so ``/docs`` shows them and they answer alike without the fast
-path (a test compares both). FastAPI's native telemetry does not see the fast-path requests;
-the api's own metrics and log record do.
+each one would cross its telemetry check, body-limit, error and exception middleware, an exit
+stack, the router and the Request/Response objects: more CPU than the model itself. So
+``PredlogApi`` serves these paths itself, every method on them, and FastAPI never does:
+this is their only path. It goes through ``api.exchange`` like every other route (the job_id,
+the error answers, the headers, the one record). FastAPI only documents them: their OpenAPI
+entries come from route objects that describe them and are never mounted. FastAPI's own
+telemetry does not see these requests; the api's metrics and log record do.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
-from api.errors import ServiceError
+from api.exchange import Reply, begin, failure, send_reply
 from api.http import pins, read_body
-from api.middleware import error_body, internal_error, json_start, start_request
 from api.records import RequestLog
 from api.services import Services
 
@@ -40,21 +42,28 @@ def route_path(scope: Scope) -> str:
 
 
 class PredlogApi(FastAPI):
-    """FastAPI, with ``POST /predict`` and ``POST /predict/label`` served by ``serve_fast``."""
+    """FastAPI, with the prediction routes (``fast_routes``) served by ``serve_fast``."""
 
-    def __init__(self, services: Services, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        services: Services,
+        fast_routes: Mapping[str, Answer],
+        documented: Sequence[APIRoute],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        predictions = services.predictions
-        self.fast_routes: dict[str, Answer] = {
-            "/predict": predictions.predict,
-            "/predict/label": predictions.predict_label,
-        }
-        """Route path -> the handler method that answers it on the fast path."""
+        self.fast_routes = dict(fast_routes)
+        """Route path -> the handler method that answers ``POST`` on it."""
+        self.documented = list(documented)
+        """Route objects that describe the fast routes to the OpenAPI schema (never mounted)."""
         self._finish = services.finish
         self._max_body = services.settings.max_body_bytes
+        self._documented_into: dict[str, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not self.root_path:
+        if scope["type"] == "http":
+            if self.root_path:  # what FastAPI.__call__ does before routing
+                scope["root_path"] = self.root_path
             path = route_path(scope)
             answer = self.fast_routes.get(path)
             if answer is not None:
@@ -65,29 +74,29 @@ class PredlogApi(FastAPI):
     async def serve_fast(
         self, scope: Scope, receive: Receive, send: Send, endpoint: str, answer: Answer
     ) -> None:
-        """Answer one prediction request and emit its record; what the FastAPI route does."""
-        request_log = start_request(scope)
-        status = 500
-        started = False
+        """Answer one request on a prediction route and emit its record."""
+        request_log = begin(scope)
+        reply = Reply(500, b"")
         try:
             try:
+                if scope["method"] != "POST":
+                    raise HTTPException(405, headers={"Allow": "POST"})
                 body = await read_body(receive, request_log, self._max_body)
                 model, version = pins(scope["query_string"])
-                content = orjson.dumps(answer(request_log, body, model, version))
-                status = 200
-            except ServiceError as exc:  # bad input, unknown model: what app._error answers
-                status = exc.status_code
-                request_log.error = exc.message
-                content = error_body(status, type(exc).__name__, exc.message)
-            started = True
-            await send(json_start(status, content, request_log.job_id))
-            await send({"type": "http.response.body", "body": content})
-        except Exception as exc:
-            content = internal_error(scope, request_log, exc)
-            if started:
-                raise  # mid-response: only closing the connection is left
-            status = 500
-            await send(json_start(500, content, request_log.job_id))
-            await send({"type": "http.response.body", "body": content})
+                reply = Reply(200, orjson.dumps(answer(request_log, body, model, version)))
+            except Exception as exc:
+                reply = failure(scope, request_log, exc)
+            await send_reply(send, reply, request_log.job_id)
         finally:
-            self._finish(request_log, status, endpoint, time.perf_counter())
+            self._finish(request_log, reply.status, endpoint, time.perf_counter())
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's schema, with the fast routes' entries first."""
+        schema = super().openapi()
+        if schema is not self._documented_into:
+            fast = get_openapi(title=self.title, version=self.version, routes=self.documented)
+            schema["paths"] = {**fast["paths"], **schema["paths"]}
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(fast.get("components", {}).get("schemas", {}))
+            self._documented_into = schema
+        return schema

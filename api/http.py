@@ -1,13 +1,11 @@
-"""HTTP plumbing of the prediction routes: a lean route class, the body, the query, JSON out."""
+"""HTTP plumbing of the prediction routes: the body, the query, JSON out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Response
 from starlette.datastructures import QueryParams
 from starlette.types import Receive
 
@@ -15,20 +13,6 @@ from api.errors import InvalidInputError
 from api.inputs import ClientGoneError, check_content, too_large
 from api.records import RequestLog
 from api.schemas import MAX_NAME
-
-
-class RawRoute(APIRoute):
-    """A documented route whose endpoint takes the ``Request`` and returns a ``Response``.
-
-    FastAPI's per-request dependency solving and query validation cost about as much CPU
-    as the model itself (~50-70 us); /predict and /predict/label skip them and read their
-    two optional query parameters themselves (``pins``). The OpenAPI entry stays complete:
-    parameters and body are declared in ``openapi_extra``.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
-        return endpoint
 
 
 def pins(query_string: bytes) -> tuple[str | None, str | None]:

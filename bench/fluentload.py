@@ -19,7 +19,7 @@ from typing import Any
 import msgpack
 from fluent.sender import FluentSender
 
-from api.middleware import new_job_id
+from api.job_ids import new_job_id
 from bench.ports import free_port
 from sidecar.record import PredictionRecord, RowResult
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from api.middleware import new_job_id
+from api.job_ids import new_job_id
 from tests.api.fixtures import AppClient
 
 ROW = {"data": [[6.7, 3.0, 5.2, 2.3]]}
