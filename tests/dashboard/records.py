@@ -10,6 +10,7 @@ from pathlib import Path
 from sidecar.record import PredictionRecord, RowResult
 from sidecar.store.histogram import LATENCY_BUCKETS, latency_bucket, latency_percentile
 from sidecar.store.writer import DeadLetterIn
+from tests.records import make_record
 
 LOOKUP_JOB = "job-0040"
 """job_id of the one iris/2 outlier, also sent with request id ``LOOKUP_REQUEST``."""
@@ -90,7 +91,8 @@ def build(now: float) -> list[PredictionRecord]:
                 for score in batch.scores
             ]  # fmt: skip
             records.append(
-                PredictionRecord(
+                make_record(
+                    n,
                     job_id=f"job-{n:04d}",
                     request_id=LOOKUP_REQUEST if f"job-{n:04d}" == LOOKUP_JOB else None,
                     event_time=now - batch.minutes_ago * 60 - i * 7.0,

@@ -1,4 +1,6 @@
-"""Helpers for the sidecar tests: records, an in-process sidecar, a forward client with acks."""
+"""Helpers for the sidecar tests: an in-process sidecar, a forward client with acks, counts.
+
+Records come from ``tests.records``."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import contextlib
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,36 +18,10 @@ from sqlalchemy import func, select
 
 from sidecar.app import Sidecar
 from sidecar.ingest.protocol import shared_key_digest
-from sidecar.record import TAG, PredictionRecord, RowResult
+from sidecar.record import TAG
 from sidecar.settings import SidecarSettings
 from sidecar.store.engine import make_engine
 from sidecar.store.schema import dead_letters, predictions
-
-
-def record(
-    seq: int, *, job_id: str | None = None, host: str = "test-host", pid: int = 1
-) -> dict[str, Any]:
-    """A valid record as the api sends it (a plain dict)."""
-    return PredictionRecord(
-        job_id=job_id or str(uuid.uuid4()),
-        event_time=time.time(),
-        endpoint="/predict",
-        status=200,
-        model="iris",
-        version="1",
-        routing="weighted",
-        inputs=[[5.1, 3.5, 1.4, 0.2]],
-        results=[
-            RowResult(
-                prediction=[0.9, 0.05, 0.05], label="setosa", outlier_score=0.1, is_outlier=False
-            )
-        ],
-        latency_ms=1.5,
-        inference_ms=0.4,
-        host=host,
-        pid=pid,
-        seq=seq,
-    ).to_wire()
 
 
 def settings(store_url: str, spool: Path, **overrides: Any) -> SidecarSettings:

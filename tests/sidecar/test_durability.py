@@ -17,12 +17,12 @@ from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.schema import dead_letters
 from tests.conftest import require_postgres
+from tests.records import wire_record
 from tests.sidecar.helpers import (
     ForwardClient,
     count_rows,
     dead_letter_rows,
     metric,
-    record,
     running,
     settings,
 )
@@ -38,7 +38,7 @@ def migrate(store_url: str) -> None:
 def send(port: int, seqs: range, host: str = "test-host") -> None:
     sender = FluentSender("predlog", host="127.0.0.1", port=port)
     for seq in seqs:
-        assert sender.emit("prediction", record(seq, host=host)), sender.last_error
+        assert sender.emit("prediction", wire_record(seq, host=host)), sender.last_error
     sender.close()
 
 
@@ -100,7 +100,7 @@ def test_full_spool_pushes_back_then_drains(sqlite_url: str, tmp_path: Path) -> 
     with running(config) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port, timeout=30)
         for seq in range(1, 401):  # about 2.5 x the cap; the rest waits in socket buffers
-            assert sender.emit("prediction", record(seq)), sender.last_error
+            assert sender.emit("prediction", wire_record(seq)), sender.last_error
         wait_for(lambda: metric(sc, "predlog_sidecar_reading_paused") == 1)
         assert metric(sc, "predlog_sidecar_spool_fill_ratio") >= 1.0
         received = metric(sc, "predlog_sidecar_records_received_total", source="forward")
@@ -115,7 +115,7 @@ def test_full_spool_pushes_back_then_drains(sqlite_url: str, tmp_path: Path) -> 
 
 
 def write_entries(path: Path, seqs: range, tail: bytes = b"") -> None:
-    data = b"".join(msgpack.packb([TAG, time.time(), record(s, host="api")]) for s in seqs)
+    data = b"".join(msgpack.packb([TAG, time.time(), wire_record(s, host="api")]) for s in seqs)
     path.write_bytes(data + tail)
 
 
@@ -123,7 +123,7 @@ def test_api_spool_files_are_ingested_then_deleted(store_url: str, tmp_path: Pat
     api = tmp_path / "api"
     api.mkdir()
     write_entries(api / "1700000000000-api-1-1.msgpack", range(1, 4))
-    truncated = msgpack.packb([TAG, time.time(), record(6, host="api")])[:-7]
+    truncated = msgpack.packb([TAG, time.time(), wire_record(6, host="api")])[:-7]
     stale = api / "1700000000001-api-1-2.part"
     write_entries(stale, range(4, 6), tail=truncated)
     os.utime(stale, (time.time() - 120, time.time() - 120))
@@ -146,8 +146,8 @@ def test_a_record_the_store_refuses_is_dead_lettered_alone(
     with running(settings(postgres_url, tmp_path)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
         # Valid for the record definition, refused by PostgreSQL (no NUL in text).
-        assert sender.emit("prediction", record(1) | {"error": "bad\x00byte"})
-        assert sender.emit("prediction", record(2))
+        assert sender.emit("prediction", wire_record(1) | {"error": "bad\x00byte"})
+        assert sender.emit("prediction", wire_record(2))
         sender.close()
         wait_for(lambda: count_rows(postgres_url, dead_letters) == 1)
         wait_for(lambda: count_rows(postgres_url) == 1)
@@ -181,9 +181,9 @@ def test_records_the_store_rejects_are_isolated_from_their_batch(
     with running(settings(postgres_url, tmp_path, batch_interval=0.5)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
         # Valid for the record definition, too large for PostgreSQL's integer pid column.
-        assert sender.emit("prediction", record(1, pid=2**40))
+        assert sender.emit("prediction", wire_record(1, pid=2**40))
         for seq in range(2, 6):
-            assert sender.emit("prediction", record(seq))
+            assert sender.emit("prediction", wire_record(seq))
         sender.close()
         wait_for(lambda: count_rows(postgres_url, dead_letters) == 1)
         wait_for(lambda: count_rows(postgres_url) == 4)
@@ -206,9 +206,9 @@ def test_a_store_constraint_failure_dead_letters_only_the_offending_record(
     engine.dispose()
     with running(settings(sqlite_url, tmp_path, migrate=False, batch_interval=0.5)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
-        assert sender.emit("prediction", record(1) | {"endpoint": "/poison"})
+        assert sender.emit("prediction", wire_record(1) | {"endpoint": "/poison"})
         for seq in range(2, 6):
-            assert sender.emit("prediction", record(seq))
+            assert sender.emit("prediction", wire_record(seq))
         sender.close()
         wait_for(lambda: count_rows(sqlite_url, dead_letters) == 1)
         wait_for(lambda: count_rows(sqlite_url) == 4)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from fluent.sender import FluentSender
 
-from tests.sidecar.helpers import ForwardClient, count_rows, forward_message, record
+from tests.records import wire_record
+from tests.sidecar.helpers import ForwardClient, count_rows, forward_message
 from tests.support import free_ports, port_open, wait_for
 
 pytestmark = pytest.mark.slow
@@ -45,7 +46,7 @@ def test_sigterm_drains_sockets_and_spool_then_exits_0(sqlite_url: str, tmp_path
     try:
         sender = FluentSender("predlog", host="127.0.0.1", port=port)
         for seq in range(1, 1001):
-            assert sender.emit("prediction", record(seq)), sender.last_error
+            assert sender.emit("prediction", wire_record(seq)), sender.last_error
         proc.send_signal(signal.SIGTERM)  # the sender's connection is still open
         assert proc.wait(timeout=30) == 0
         sender.close()
@@ -78,7 +79,7 @@ class AckingClient(threading.Thread):
         client: ForwardClient | None = None
         deadline = time.monotonic() + 120
         for n in range(self.chunks):
-            batch = [record(n * self.per_chunk + i + 1) for i in range(self.per_chunk)]
+            batch = [wire_record(n * self.per_chunk + i + 1) for i in range(self.per_chunk)]
             message = forward_message(batch, chunk=f"chunk-{n}")
             while True:
                 if time.monotonic() > deadline:

@@ -8,11 +8,11 @@ import msgspec
 import pytest
 
 from sidecar.record import FIELDS, PredictionRecord, RecordError, reason, validate_record
-from tests.sidecar.helpers import record
+from tests.records import wire_record
 
 
 def test_the_wire_form_round_trips() -> None:
-    wire = record(7)
+    wire = wire_record(7)
     parsed = validate_record(wire)
     assert parsed.to_wire() == wire
     assert tuple(wire) == FIELDS
@@ -20,7 +20,7 @@ def test_the_wire_form_round_trips() -> None:
 
 
 def test_integers_are_accepted_where_floats_are_expected() -> None:
-    parsed = validate_record(record(1) | {"latency_ms": 2, "inputs": [[5, 3, 1, 0]]})
+    parsed = validate_record(wire_record(1) | {"latency_ms": 2, "inputs": [[5, 3, 1, 0]]})
     assert parsed.latency_ms == 2.0
     assert parsed.inputs == [[5.0, 3.0, 1.0, 0.0]]
 
@@ -43,21 +43,21 @@ def test_what_breaks_the_definition_is_refused_with_a_reason(
     change: dict[str, Any], why: str
 ) -> None:
     with pytest.raises(RecordError) as info:
-        validate_record(record(1) | change)
+        validate_record(wire_record(1) | change)
     assert reason(info.value) == why
 
 
 def test_a_missing_field_is_named() -> None:
-    wire = record(1)
+    wire = wire_record(1)
     del wire["host"]
     with pytest.raises(RecordError, match="missing required field `host`"):
         validate_record(wire)
 
 
 def test_outlier_and_error_properties() -> None:
-    parsed = validate_record(record(1))
+    parsed = validate_record(wire_record(1))
     assert not parsed.is_outlier
     assert not parsed.is_error
-    failed = validate_record(record(2) | {"status": 503, "results": None})
+    failed = validate_record(wire_record(2) | {"status": 503, "results": None})
     assert failed.is_error
     assert not failed.is_outlier

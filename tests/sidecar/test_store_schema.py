@@ -17,7 +17,7 @@ from sidecar.store.migrate import alembic_config, current_revision, head_revisio
 from sidecar.store.queries import gaps, get_job
 from sidecar.store.schema import metadata
 from sidecar.store.writer import StoreWriter
-from tests.sidecar.store.factories import error_record, make_record
+from tests.records import error_record, make_record
 
 
 def test_upgrade_creates_every_table_and_matches_the_models(store_url: str) -> None:

@@ -19,13 +19,13 @@ from sidecar.ingest.protocol import encode_event_time, shared_key_digest
 from sidecar.record import TAG
 from sidecar.store.schema import dead_letters
 from sidecar.writer.process import WriterProcess
+from tests.records import wire_record
 from tests.sidecar.helpers import (
     ForwardClient,
     count_rows,
     dead_letter_rows,
     forward_message,
     metric,
-    record,
     running,
     settings,
 )
@@ -36,7 +36,7 @@ def test_sync_sender_message_mode_lands_in_the_store(store_url: str, tmp_path: P
     with running(settings(store_url, tmp_path)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port, nanosecond_precision=True)
         for seq in range(1, 201):
-            assert sender.emit("prediction", record(seq)), sender.last_error
+            assert sender.emit("prediction", wire_record(seq)), sender.last_error
         sender.close()
         wait_for(lambda: count_rows(store_url) == 200)
         assert metric(sc, "predlog_sidecar_records_received_total", source="forward") == 200
@@ -49,7 +49,7 @@ def test_async_sender_with_integer_times(sqlite_url: str, tmp_path: Path) -> Non
     with running(settings(sqlite_url, tmp_path)) as sc:
         sender = asyncsender.FluentSender("predlog", host="127.0.0.1", port=sc.port)
         for seq in range(1, 301):
-            assert sender.emit("prediction", record(seq, host="async"))
+            assert sender.emit("prediction", wire_record(seq, host="async"))
         sender.close()
         wait_for(lambda: count_rows(sqlite_url) == 300)
 
@@ -59,15 +59,15 @@ def test_forward_packed_and_compressed_modes_are_acked_after_spooling(
 ) -> None:
     with running(settings(store_url, tmp_path)) as sc:
         client = ForwardClient(sc.port)
-        client.send(forward_message([record(1), record(2)], chunk="c-forward"))
+        client.send(forward_message([wire_record(1), wire_record(2)], chunk="c-forward"))
         assert client.receive() == {"ack": "c-forward"}
         packed = b"".join(
-            msgpack.packb([encode_event_time(time.time()), record(s)]) for s in (3, 4, 5)
+            msgpack.packb([encode_event_time(time.time()), wire_record(s)]) for s in (3, 4, 5)
         )
         client.send([TAG, packed, {"size": 3, "chunk": "c-packed"}])
         assert client.receive() == {"ack": "c-packed"}
         client.send([TAG, gzip.compress(packed), {"compressed": "gzip"}])
-        zipped = b"".join(msgpack.packb([time.time(), record(s)]) for s in (6, 7))
+        zipped = b"".join(msgpack.packb([time.time(), wire_record(s)]) for s in (6, 7))
         client.send(
             [TAG, gzip.compress(zipped), {"compressed": "gzip", "size": 2, "chunk": "c-gzip"}]
         )
@@ -84,7 +84,7 @@ def test_forward_packed_and_compressed_modes_are_acked_after_spooling(
 def test_message_mode_chunk_option_is_acked(sqlite_url: str, tmp_path: Path) -> None:
     with running(settings(sqlite_url, tmp_path)) as sc:
         client = ForwardClient(sc.port)
-        client.send([TAG, EventTime(time.time()), record(1), {"chunk": "m1"}])
+        client.send([TAG, EventTime(time.time()), wire_record(1), {"chunk": "m1"}])
         assert client.receive() == {"ack": "m1"}
         client.close()
         wait_for(lambda: count_rows(sqlite_url) == 1)
@@ -92,7 +92,7 @@ def test_message_mode_chunk_option_is_acked(sqlite_url: str, tmp_path: Path) -> 
 
 def test_partial_reads_byte_by_byte(sqlite_url: str, tmp_path: Path) -> None:
     with running(settings(sqlite_url, tmp_path)) as sc:
-        data = b"".join(msgpack.packb([TAG, time.time(), record(s)]) for s in (1, 2, 3))
+        data = b"".join(msgpack.packb([TAG, time.time(), wire_record(s)]) for s in (1, 2, 3))
         with socket.create_connection(("127.0.0.1", sc.port)) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for i in range(len(data)):
@@ -108,7 +108,7 @@ def test_handshake_with_shared_key(sqlite_url: str, tmp_path: Path) -> None:
         assert pong[:4] == ["PONG", True, "", "sc"]
         # The server proves it knows the key too.
         assert pong[4] == shared_key_digest(client.salt, "sc", client.nonce, "s3cret")
-        client.send(forward_message([record(1)], chunk="after-auth"))
+        client.send(forward_message([wire_record(1)], chunk="after-auth"))
         assert client.receive() == {"ack": "after-auth"}
         client.close()
 
@@ -120,7 +120,7 @@ def test_handshake_with_shared_key(sqlite_url: str, tmp_path: Path) -> None:
         # A sender that skips the handshake (fluent-logger cannot do it) gets nothing in.
         skipper = ForwardClient(sc.port)
         assert skipper.receive()[0] == "HELO"
-        skipper.send([TAG, time.time(), record(2)])
+        skipper.send([TAG, time.time(), wire_record(2)])
         assert skipper.closed_by_server()
         wait_for(lambda: count_rows(sqlite_url) == 1)
         assert metric(sc, "predlog_sidecar_bad_connections_total", reason="auth_failed") == 1
@@ -146,7 +146,7 @@ def test_garbage_closes_only_that_connection(sqlite_url: str, tmp_path: Path) ->
         )
         assert total == 4
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
-        assert sender.emit("prediction", record(1))
+        assert sender.emit("prediction", wire_record(1))
         sender.close()
         wait_for(lambda: count_rows(sqlite_url) == 1)
 
@@ -156,7 +156,7 @@ def test_many_concurrent_connections(sqlite_url: str, tmp_path: Path) -> None:
         senders = [FluentSender("predlog", host="127.0.0.1", port=sc.port) for _ in range(50)]
         for seq in range(1, 11):
             for pid, sender in enumerate(senders):
-                assert sender.emit("prediction", record(seq, pid=pid))
+                assert sender.emit("prediction", wire_record(seq, pid=pid))
         for sender in senders:
             sender.close()
         wait_for(lambda: count_rows(sqlite_url) == 500)
@@ -165,7 +165,7 @@ def test_many_concurrent_connections(sqlite_url: str, tmp_path: Path) -> None:
 def test_duplicate_job_id_is_one_row(store_url: str, tmp_path: Path) -> None:
     with running(settings(store_url, tmp_path)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
-        same = record(1, job_id="0190b4a2-dup-dup")
+        same = wire_record(1, job_id="0190b4a2-dup-dup")
         assert sender.emit("prediction", same)
         wait_for(lambda: count_rows(store_url) == 1)
         assert sender.emit("prediction", same)  # redelivered in a later batch
@@ -177,10 +177,10 @@ def test_duplicate_job_id_is_one_row(store_url: str, tmp_path: Path) -> None:
 def test_invalid_records_and_foreign_tags_are_dead_lettered(store_url: str, tmp_path: Path) -> None:
     with running(settings(store_url, tmp_path)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
-        bad = record(1) | {"status": 42}
+        bad = wire_record(1) | {"status": 42}
         assert sender.emit("prediction", bad)
-        assert sender.emit("other", record(2))
-        assert sender.emit("prediction", record(3))
+        assert sender.emit("other", wire_record(2))
+        assert sender.emit("prediction", wire_record(3))
         sender.close()
         wait_for(lambda: count_rows(store_url, dead_letters) == 2)
         assert count_rows(store_url) == 1
@@ -217,7 +217,7 @@ def test_missing_records_metric_counts_sequence_gaps(sqlite_url: str, tmp_path: 
     with running(settings(sqlite_url, tmp_path)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
         for seq in (1, 2, 5, 9):  # 3, 4, 6, 7, 8 were lost upstream
-            assert sender.emit("prediction", record(seq))
+            assert sender.emit("prediction", wire_record(seq))
         sender.close()
         wait_for(lambda: metric(sc, "predlog_sidecar_missing_records") == 5)
 
@@ -230,15 +230,15 @@ def test_other_shapes_after_plain_message_mode_entries_on_one_connection(
     with running(settings(store_url, tmp_path)) as sc:
         client = ForwardClient(sc.port)
         for seq in (1, 2, 3):
-            client.send([TAG, EventTime(time.time()), record(seq)])
-        client.send([TAG, EventTime(time.time()), record(4), {"chunk": "m4"}])
+            client.send([TAG, EventTime(time.time()), wire_record(seq)])
+        client.send([TAG, EventTime(time.time()), wire_record(4), {"chunk": "m4"}])
         assert client.receive() == {"ack": "m4"}
         client.send(None)  # a heartbeat
-        client.send(forward_message([record(5), record(6)], chunk="f56"))
+        client.send(forward_message([wire_record(5), wire_record(6)], chunk="f56"))
         assert client.receive() == {"ack": "f56"}
-        client.send([TAG, time.time(), record(7)])  # a float time: another prefix
-        client.send(["predlog.other", EventTime(time.time()), record(8)])  # another tag
-        client.send([TAG, EventTime(time.time()), record(9), {"chunk": "m9"}])
+        client.send([TAG, time.time(), wire_record(7)])  # a float time: another prefix
+        client.send(["predlog.other", EventTime(time.time()), wire_record(8)])  # another tag
+        client.send([TAG, EventTime(time.time()), wire_record(9), {"chunk": "m9"}])
         assert client.receive() == {"ack": "m9"}
         client.sock.sendall(b"\x93\xc1\xc1\xc1")  # garbage: closed, counted
         assert client.closed_by_server()
@@ -253,7 +253,7 @@ def test_the_writer_loop_in_a_thread_instead_of_a_process(store_url: str, tmp_pa
     with running(config) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
         for seq in range(1, 101):
-            assert sender.emit("prediction", record(seq)), sender.last_error
+            assert sender.emit("prediction", wire_record(seq)), sender.last_error
         sender.close()
         wait_for(lambda: count_rows(store_url) == 100)
         wait_for(lambda: metric(sc, "predlog_sidecar_records_stored_total") == 100)
@@ -264,7 +264,7 @@ def test_the_writer_loop_in_a_thread_instead_of_a_process(store_url: str, tmp_pa
 def test_a_dead_writer_process_makes_the_sidecar_unhealthy(sqlite_url: str, tmp_path: Path) -> None:
     with running(settings(sqlite_url, tmp_path)) as sc:
         sender = FluentSender("predlog", host="127.0.0.1", port=sc.port)
-        assert sender.emit("prediction", record(1))
+        assert sender.emit("prediction", wire_record(1))
         wait_for(lambda: count_rows(sqlite_url) == 1)
         assert sc.sidecar.health()[0]
         writer = sc.sidecar.writer
@@ -274,7 +274,7 @@ def test_a_dead_writer_process_makes_the_sidecar_unhealthy(sqlite_url: str, tmp_
         wait_for(lambda: not sc.sidecar.health()[0])
         assert sc.sidecar.health()[1]["writer"].startswith("stopped")
         # Receiving goes on: the spool keeps what arrives for the next start.
-        assert sender.emit("prediction", record(2))
+        assert sender.emit("prediction", wire_record(2))
         sender.close()
         wait_for(
             lambda: metric(sc, "predlog_sidecar_records_received_total", source="forward") == 2
@@ -302,7 +302,7 @@ def test_small_writes_are_read_together_while_the_connection_rests(
         spool.append = counting  # type: ignore[method-assign]
         client = ForwardClient(sc.port)
         for seq in range(1, 201):
-            client.send([TAG, EventTime(time.time()), record(seq)])
+            client.send([TAG, EventTime(time.time()), wire_record(seq)])
             time.sleep(0.001)  # a client sending steadily, not in one burst
         client.close()
         wait_for(lambda: count_rows(sqlite_url) == 200)

@@ -18,7 +18,7 @@ from sidecar.record import PredictionRecord, validate_record
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import current_revision, head_revision
 from sidecar.store.writer import StoreWriter
-from tests.sidecar.store.factories import error_record, make_record
+from tests.records import error_record, make_record
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, text
 from sidecar.store.histogram import latency_percentile
 from sidecar.store.schema import LATENCY_COLUMNS, rollups
 from sidecar.store.writer import StoreWriter
-from tests.sidecar.store.factories import error_record, make_record
+from tests.records import error_record, make_record
 
 DOC = Path(__file__).parents[3] / "docs" / "store.md"
 BLOCK = re.compile(r"```sql\n-- (sqlite|postgresql)\n(.*?)```", re.DOTALL)

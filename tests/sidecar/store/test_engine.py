@@ -13,7 +13,7 @@ from sidecar.store.migrate import upgrade
 from sidecar.store.queries import get_job
 from sidecar.store.schema import dead_letters
 from sidecar.store.writer import StoreWriter
-from tests.sidecar.store.factories import make_record
+from tests.records import make_record
 
 
 def test_readonly_engine_reads_but_refuses_writes(store_url: str) -> None:

@@ -17,7 +17,7 @@ from sidecar.store.mapping import (
     prediction_values,
     unstorable,
 )
-from tests.sidecar.store.factories import T0, error_record, make_record
+from tests.records import T0, error_record, make_record
 
 STORED_AT = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 

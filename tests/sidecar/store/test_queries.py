@@ -9,7 +9,7 @@ from sidecar.record import PredictionRecord
 from sidecar.store import queries
 from sidecar.store.mapping import to_datetime
 from sidecar.store.writer import StoreWriter
-from tests.sidecar.store.factories import T0, error_record, make_record
+from tests.records import T0, error_record, make_record
 
 
 def job_ids(found: list[queries.StoredPrediction]) -> list[str]:

@@ -32,7 +32,7 @@ from sidecar.store.schema import (
     streams,
 )
 from sidecar.store.writer import BulkMode, DeadLetterIn, StoreWriter, WriteResult
-from tests.sidecar.store.factories import T0, error_record, make_record
+from tests.records import T0, error_record, make_record
 from tests.support import free_port, temporary_database
 
 

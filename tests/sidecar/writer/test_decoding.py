@@ -12,7 +12,8 @@ from sidecar.record import TAG, PredictionRecord, validate_record
 from sidecar.spool.format import batch_payload, dead_letter_message
 from sidecar.store.writer import DeadLetterIn
 from sidecar.writer.decoding import decode_payload
-from tests.sidecar.helpers import forward_message, record
+from tests.records import wire_record
+from tests.sidecar.helpers import forward_message
 
 
 def message(rec: Any, tag: str = TAG) -> bytes:
@@ -26,30 +27,30 @@ def batch(*messages: bytes) -> bytes:
 
 
 def test_a_batch_of_valid_records_decodes_to_records() -> None:
-    sent = [record(seq) for seq in range(1, 21)]
+    sent = [wire_record(seq) for seq in range(1, 21)]
     items = decode_payload(batch(*(message(r) for r in sent)))
     assert items == [validate_record(r) for r in sent]
     assert all(isinstance(item, PredictionRecord) for item in items)
 
 
 def test_the_older_payload_form_decodes_the_same() -> None:
-    sent = [record(seq) for seq in range(1, 4)]
+    sent = [wire_record(seq) for seq in range(1, 4)]
     older = b"".join(message(r) for r in sent)  # messages back to back, no BATCH header
     assert decode_payload(older) == decode_payload(batch(*(message(r) for r in sent)))
 
 
 def test_bad_records_in_a_batch_are_dead_lettered_alone_with_their_reason() -> None:
-    bad_status = record(2) | {"status": 42}
-    not_finite = record(3) | {"inputs": [[5.1, float("nan"), 1.4, 0.2]]}
-    unknown = record(4) | {"colour": "red"}
+    bad_status = wire_record(2) | {"status": 42}
+    not_finite = wire_record(3) | {"inputs": [[5.1, float("nan"), 1.4, 0.2]]}
+    unknown = wire_record(4) | {"colour": "red"}
     items = decode_payload(
         batch(
-            message(record(1)),
+            message(wire_record(1)),
             message(bad_status),
             message(not_finite),
             message(unknown),
-            message(record(5), tag="predlog.other"),
-            message(record(6)),
+            message(wire_record(5), tag="predlog.other"),
+            message(wire_record(6)),
         )
     )
     assert [item.seq for item in items if isinstance(item, PredictionRecord)] == [1, 6]
@@ -65,9 +66,9 @@ def test_bad_records_in_a_batch_are_dead_lettered_alone_with_their_reason() -> N
 
 
 def test_a_string_that_is_not_utf8_costs_only_its_own_message() -> None:
-    good = message(record(1))
-    broken = message(record(2) | {"host": "HOST"}).replace(b"HOST", b"\xff\xfe\xfd\xfc")
-    items = decode_payload(batch(good, broken, message(record(3))))
+    good = message(wire_record(1))
+    broken = message(wire_record(2) | {"host": "HOST"}).replace(b"HOST", b"\xff\xfe\xfd\xfc")
+    items = decode_payload(batch(good, broken, message(wire_record(3))))
     assert [type(item).__name__ for item in items] == [
         "PredictionRecord",
         "DeadLetterIn",
@@ -80,9 +81,9 @@ def test_a_string_that_is_not_utf8_costs_only_its_own_message() -> None:
 
 
 def test_other_modes_and_spooled_dead_letters_take_the_general_path() -> None:
-    forward: bytes = msgpack.packb(forward_message([record(1), record(2)]))
+    forward: bytes = msgpack.packb(forward_message([wire_record(1), wire_record(2)]))
     spooled = dead_letter_message("predlog.api", b"\x00raw", "truncated last entry", 5.0)
-    items = decode_payload(batch(message(record(3)), forward, spooled))
+    items = decode_payload(batch(message(wire_record(3)), forward, spooled))
     assert [item.seq for item in items if isinstance(item, PredictionRecord)] == [3, 1, 2]
     (letter,) = [item for item in items if isinstance(item, DeadLetterIn)]
     assert (letter.tag, letter.payload, letter.reason) == (

@@ -1,8 +1,16 @@
-"""Prediction records for store tests: deterministic, varied, and easy to tweak."""
+"""The prediction records every test builds, in one place.
+
+- ``make_record``: the n-th record, deterministic and varied (rows, scores, versions), any
+  field overridden; ``error_record``: a failed request;
+- ``wire_record``: a record as the api sends it now (a plain dict, a fresh job_id, the
+  current time), for tests that send records to a sidecar.
+"""
 
 from __future__ import annotations
 
 import random
+import time
+import uuid
 from typing import Any
 
 from sidecar.record import PredictionRecord, RowResult
@@ -67,3 +75,26 @@ def error_record(n: int, status: int = 422, **overrides: Any) -> PredictionRecor
     }
     fields.update(overrides)
     return make_record(n, **fields)
+
+
+def wire_record(
+    seq: int, *, job_id: str | None = None, host: str = "test-host", pid: int = 1
+) -> dict[str, Any]:
+    """A valid record as the api sends it (a plain dict): one iris/1 row, timed now."""
+    return make_record(
+        seq,
+        job_id=job_id or str(uuid.uuid4()),
+        request_id=None,
+        event_time=time.time(),
+        version="1",
+        inputs=[[5.1, 3.5, 1.4, 0.2]],
+        results=[
+            RowResult(
+                prediction=[0.9, 0.05, 0.05], label="setosa", outlier_score=0.1, is_outlier=False
+            )
+        ],
+        latency_ms=1.5,
+        inference_ms=0.4,
+        host=host,
+        pid=pid,
+    ).to_wire()
