@@ -20,8 +20,9 @@ from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.queries import missing_total
 from sidecar.store.writer import StoreWriter
-from sidecar.writer.loop import MetricsReport, WriterLoop
+from sidecar.writer.loop import WriterLoop
 from sidecar.writer.process import WriterProcess, tune_gc
+from sidecar.writer.report import MetricsReport
 
 uvloop: Any
 try:

@@ -26,7 +26,8 @@ from sidecar.settings import SidecarSettings
 from sidecar.spool.follower import SpoolFollower
 from sidecar.store.engine import make_engine
 from sidecar.store.writer import StoreWriter
-from sidecar.writer.loop import MetricsReport, WriterLoop
+from sidecar.writer.loop import WriterLoop
+from sidecar.writer.report import MetricsReport
 
 log = logging.getLogger("predlog.sidecar")
 

@@ -8,7 +8,8 @@ import pytest
 
 from sidecar.metrics import SidecarMetrics
 from sidecar.spool.follower import SpoolFollower
-from sidecar.writer.loop import MetricsReport, WriterLoop
+from sidecar.writer.loop import WriterLoop
+from sidecar.writer.report import MetricsReport
 
 
 def loop(tmp_path: Path) -> WriterLoop:
