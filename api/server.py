@@ -22,7 +22,7 @@ def log_config(level: str) -> dict[str, Any]:
     return config
 
 
-def serve(settings: ApiSettings, log_level: str = "info") -> None:
+def serve(settings: ApiSettings) -> None:
     """Serve until SIGINT/SIGTERM; every worker rebuilds ``settings`` from the environment.
 
     prometheus-client picks its multiprocess mode when it is first imported, so the per-run
@@ -41,7 +41,7 @@ def serve(settings: ApiSettings, log_level: str = "info") -> None:
             loop="uvloop",
             http="httptools",
             access_log=False,
-            log_level=log_level,
-            log_config=log_config(log_level),
+            log_level=settings.log_level,
+            log_config=log_config(settings.log_level),
             timeout_graceful_shutdown=10,
         )

@@ -1,12 +1,14 @@
-"""The api's settings: one pydantic-settings class, env prefix ``PREDLOG_``."""
+"""The api's settings: one pydantic-settings class, env prefix ``PREDLOG_API_``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_serializer, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from predlog.settings import PredlogSettings, shared
 
 UNLOGGED_PATHS = frozenset(
     {"/health", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -14,47 +16,43 @@ UNLOGGED_PATHS = frozenset(
 """Operational paths that get an X-Job-Id but no log record (probes and scrapes would flood it)."""
 
 
-def _env(name: str) -> AliasChoices:
-    """Accept both the shared name (PREDLOG_X) and the service-scoped one (PREDLOG_API_X)."""
-    return AliasChoices(f"PREDLOG_{name}", f"PREDLOG_API_{name}")
-
-
-class ApiSettings(BaseSettings):
+class ApiSettings(PredlogSettings):
     """Settings of the inference service (``PREDLOG_API_*`` and the shared ``PREDLOG_*``)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="PREDLOG_API_", extra="ignore", populate_by_name=True, frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="PREDLOG_API_", frozen=True)
 
     host: str = "127.0.0.1"
-    """Interface uvicorn binds (PREDLOG_API_HOST)."""
+    """Address uvicorn binds."""
     port: int = Field(default=8000, ge=0, le=65535)
-    """TCP port uvicorn binds (PREDLOG_API_PORT)."""
+    """HTTP port of the api."""
     workers: int = Field(default=1, ge=1)
-    """Number of uvicorn worker processes (PREDLOG_API_WORKERS)."""
-    models_dir: Path = Field(default=Path("var/models"), validation_alias=_env("MODELS_DIR"))
-    """Root of the model bundles, laid out <name>/<version>/manifest.json (PREDLOG_MODELS_DIR)."""
-    forward: str = Field(default="127.0.0.1:24224", validation_alias=_env("FORWARD"))
-    """HOST:PORT of the Fluentd forward-protocol receiver (the sidecar) (PREDLOG_FORWARD)."""
-    spool_dir: Path = Field(default=Path("var/spool"), validation_alias=_env("SPOOL_DIR"))
-    """Spool root; records that cannot be sent go to <spool_dir>/api/ (PREDLOG_SPOOL_DIR)."""
+    """uvicorn worker processes of the api (each loads every model)."""
+    models_dir: Path = Field(
+        default=Path("var/models"), validation_alias=shared("MODELS_DIR", "API")
+    )
+    """Model bundles, laid out <name>/<version>/manifest.json."""
+    forward: str = Field(default="127.0.0.1:24224", validation_alias=shared("FORWARD", "API"))
+    """HOST:PORT of the forward-protocol receiver (the sidecar) that gets the log records."""
+    spool_dir: Path = Field(default=Path("var/spool"), validation_alias=shared("SPOOL_DIR", "API"))
+    """Spool root: records that cannot be sent go to <spool>/api/."""
     weights: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict)
-    """Traffic split by version, e.g. "1=0.5,2=0.5"; empty means equal (PREDLOG_API_WEIGHTS)."""
+    """Traffic split by version, e.g. "1=0.5,2=0.5" (default: equal)."""
     max_rows: int = Field(default=64, ge=1)
-    """Most rows accepted by /predict and /predict/label (PREDLOG_API_MAX_ROWS)."""
+    """Most rows per /predict or /predict/label request."""
     max_batch_rows: int = Field(default=1000, ge=1)
-    """Most rows accepted by /predict/batch (PREDLOG_API_MAX_BATCH_ROWS)."""
+    """Most rows per /predict/batch request."""
     max_body_bytes: int = Field(default=1_048_576, ge=64)
-    """Largest request body accepted, in bytes; larger gets 413 (PREDLOG_API_MAX_BODY_BYTES)."""
+    """Largest request body in bytes; larger gets 413."""
     queue_size: int = Field(default=10_000, ge=1)
-    """Records queued for sending before new ones go to the spool (PREDLOG_API_QUEUE_SIZE)."""
+    """Records queued for sending, per worker, before new ones go to the spool."""
     emit_timeout: float = Field(default=1.0, gt=0)
-    """Socket timeout of the fluent sender, in seconds (PREDLOG_API_EMIT_TIMEOUT)."""
+    """Socket timeout of the fluent sender, in seconds."""
     retry_interval: float = Field(default=1.0, ge=0)
-    """After a failed send, seconds during which records go to the spool without retrying
-    (PREDLOG_API_RETRY_INTERVAL)."""
+    """Seconds after a failed send during which records go to the spool without a retry."""
     seed: int | None = None
-    """Seed of the weighted version choice, for reproducible tests (PREDLOG_API_SEED)."""
+    """Seed of the weighted version choice, for reproducible tests."""
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """Server log level (the access log is off)."""
 
     @field_validator("weights", mode="before")
     @classmethod
@@ -78,6 +76,10 @@ class ApiSettings(BaseSettings):
             raise ValueError("weights must not all be zero")
         return value
 
+    @field_serializer("weights", when_used="json")
+    def _weights_text(self, value: dict[str, float]) -> str:
+        return ",".join(f"{version}={weight}" for version, weight in value.items())
+
     @field_validator("forward")
     @classmethod
     def _check_forward(cls, value: str) -> str:
@@ -91,24 +93,3 @@ class ApiSettings(BaseSettings):
         """The forward target as (host, port)."""
         host, _, port = self.forward.rpartition(":")
         return host, int(port)
-
-    def to_env(self) -> dict[str, str]:
-        """These settings as environment variables, for worker processes that rebuild them."""
-        env = {
-            "PREDLOG_API_HOST": self.host,
-            "PREDLOG_API_PORT": str(self.port),
-            "PREDLOG_API_WORKERS": str(self.workers),
-            "PREDLOG_MODELS_DIR": str(self.models_dir),
-            "PREDLOG_FORWARD": self.forward,
-            "PREDLOG_SPOOL_DIR": str(self.spool_dir),
-            "PREDLOG_API_WEIGHTS": ",".join(f"{v}={w}" for v, w in self.weights.items()),
-            "PREDLOG_API_MAX_ROWS": str(self.max_rows),
-            "PREDLOG_API_MAX_BATCH_ROWS": str(self.max_batch_rows),
-            "PREDLOG_API_MAX_BODY_BYTES": str(self.max_body_bytes),
-            "PREDLOG_API_QUEUE_SIZE": str(self.queue_size),
-            "PREDLOG_API_EMIT_TIMEOUT": str(self.emit_timeout),
-            "PREDLOG_API_RETRY_INTERVAL": str(self.retry_interval),
-        }
-        if self.seed is not None:
-            env["PREDLOG_API_SEED"] = str(self.seed)
-        return env

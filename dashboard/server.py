@@ -37,11 +37,7 @@ def streamlit_env(settings: DashboardSettings) -> dict[str, str]:
     """
     return {
         **os.environ,
-        "PREDLOG_STORE_URL": settings.store_url,
-        "PREDLOG_MODELS_DIR": str(settings.models_dir),
-        "PREDLOG_OUTLIER_THRESHOLD": str(settings.outlier_threshold),
-        "PREDLOG_DASHBOARD_REFRESH_SECONDS": str(settings.refresh_seconds),
-        "PREDLOG_DASHBOARD_RECENT_LIMIT": str(settings.recent_limit),
+        **settings.to_env(),
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
 

@@ -1,19 +1,35 @@
-"""Options shared by several ``predlog`` commands, each naming its environment variable."""
+"""Command-line options made from the settings classes' fields, each naming its variable.
+
+A field gives its option everything: the flag (``--`` and its name, or ``FLAGS``), the type
+and bounds (from its annotation), the default, the environment variable (the first that
+pydantic-settings reads) and the help (its docstring). ``settings_options`` turns a class's
+fields into options and hands the command one settings object built from their values.
+
+Light on purpose (click and pydantic only): ``predlog load`` runs in the client image.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import types
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union, cast, get_args, get_origin
 
+import annotated_types
 import click
+from pydantic import BeforeValidator, PlainValidator, ValidationError, WrapValidator
 
-from sidecar.store.engine import DEFAULT_STORE_URL
+from predlog.settings import PredlogSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_MODELS_DIR = Path("var/models")
-DEFAULT_SPOOL_DIR = Path("var/spool")
+FLAGS: Mapping[str, str] = {
+    "models_dir": "--models",
+    "spool_dir": "--spool",
+    "store_url": "--store",
+}
+"""Flags shorter than their field's name, the same in every command."""
 
 
 def option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
@@ -22,26 +38,118 @@ def option(*names: str, env: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*names, envvar=env, show_envvar=True, **kwargs)
 
 
-def store_option(
-    dest: str = "store", help: str = "SQLAlchemy URL of the log store."
+def field_option(
+    settings: type[PredlogSettings],
+    field: str,
+    flag: str | None = None,
+    *,
+    dest: str | None = None,
+    help: str | None = None,
 ) -> Callable[[F], F]:
-    """``--store`` / ``PREDLOG_STORE_URL``: where the log store is."""
-    return option("--store", dest, env="PREDLOG_STORE_URL", default=DEFAULT_STORE_URL, help=help)
+    """The option of one settings field; ``help`` only where a command means it otherwise."""
+    info = settings.model_fields[field]
+    text = help or info.description
+    if not text or "\n" in text.strip():
+        raise TypeError(f"{settings.__name__}.{field} needs a one-line docstring (its --help)")
+    flag = flag or FLAGS.get(field) or "--" + field.replace("_", "-")
+    kwargs: dict[str, Any] = {
+        "env": settings.env_names(field)[0],
+        "default": _defaults(settings)[field],
+        "help": text.strip(),
+    }
+    annotation = _without_none(info.annotation)
+    if annotation is bool:
+        return option(f"{flag}/--no-{flag.removeprefix('--')}", dest or field, **kwargs)
+    return option(flag, dest or field, type=_click_type(annotation, info.metadata), **kwargs)
 
 
-def models_option(
-    dest: str = "models", help: str = "Directory of model bundles."
+def settings_options(
+    settings: type[PredlogSettings],
+    name: str = "settings",
+    *,
+    fields: Iterable[str] | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Callable[[F], F]:
-    """``--models`` / ``PREDLOG_MODELS_DIR``: the model bundles' root."""
-    return option(
-        "--models", dest, env="PREDLOG_MODELS_DIR", default=DEFAULT_MODELS_DIR,
-        type=click.Path(file_okay=False, path_type=Path), help=help,
-    )  # fmt: skip
+    """Options for ``fields`` (default: all) of ``settings``; the command gets ``name=`` one
+    object built from them (fields not given as options come from the environment)."""
+    chosen = list(settings.model_fields if fields is None else fields)
+    dests = {field: f"{name}__{field}" for field in chosen}
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {field: kwargs.pop(dest) for field, dest in dests.items()}
+            kwargs[name] = _build(settings, values, dests)
+            return command(*args, **kwargs)
+
+        decorated: Callable[..., Any] = wrapper
+        for field in reversed(chosen):
+            flag = (flags or {}).get(field)
+            decorated = field_option(settings, field, flag, dest=dests[field])(decorated)
+        return cast(F, decorated)
+
+    return decorate
 
 
-def spool_option(dest: str = "spool", help: str = "Spool directory.") -> Callable[[F], F]:
-    """``--spool`` / ``PREDLOG_SPOOL_DIR``: the spool shared by the api and the sidecar."""
-    return option(
-        "--spool", dest, env="PREDLOG_SPOOL_DIR", default=DEFAULT_SPOOL_DIR,
-        type=click.Path(file_okay=False, path_type=Path), help=help,
-    )  # fmt: skip
+def _build(
+    settings: type[PredlogSettings], values: dict[str, Any], dests: Mapping[str, str]
+) -> PredlogSettings:
+    """The settings object; a value pydantic refuses is a bad parameter of its option."""
+    try:
+        return settings(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        ctx = click.get_current_context()
+        by_name = {n: dest for f, dest in dests.items() for n in (f, *settings.env_names(f))}
+        dest = by_name.get(str(error["loc"][0])) if error["loc"] else None
+        param = next((p for p in ctx.command.params if dest and p.name == dest), None)
+        if param is None:
+            raise click.UsageError(str(exc), ctx) from exc
+        raise click.BadParameter(error["msg"], ctx, param) from exc
+
+
+@functools.cache
+def _defaults(settings: type[PredlogSettings]) -> dict[str, Any]:
+    """Every field's default as the command line and the environment write it."""
+    defaults: dict[str, Any] = settings.model_construct().model_dump(mode="json")
+    return defaults
+
+
+def _without_none(annotation: Any) -> Any:
+    """``X`` for ``X | None``."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _click_type(annotation: Any, metadata: list[Any]) -> click.ParamType[Any]:
+    """The click type of a field: bounds from its constraints, text where pydantic parses it."""
+    if get_origin(annotation) is Annotated:
+        base, *extra = get_args(annotation)
+        if any(isinstance(m, BeforeValidator | PlainValidator | WrapValidator) for m in extra):
+            return click.STRING  # the field's own parser reads the text (e.g. a duration)
+        return _click_type(base, [*metadata, *extra])
+    if get_origin(annotation) is Literal:
+        return click.Choice([str(choice) for choice in get_args(annotation)])
+    if annotation is Path:
+        return click.Path(path_type=Path)
+    if annotation in (int, float):
+        return _number_type(annotation is int, metadata)
+    return click.STRING
+
+
+def _number_type(integer: bool, metadata: list[Any]) -> click.ParamType[Any]:
+    """INTEGER or FLOAT, as a range when the field has bounds (ge, gt, le, lt)."""
+    bounds: dict[str, Any] = {}
+    for m in metadata:
+        if isinstance(m, annotated_types.Ge | annotated_types.Gt):
+            bounds.update(min=getattr(m, "ge", getattr(m, "gt", None)))
+            bounds.update(min_open=isinstance(m, annotated_types.Gt))
+        elif isinstance(m, annotated_types.Le | annotated_types.Lt):
+            bounds.update(max=getattr(m, "le", getattr(m, "lt", None)))
+            bounds.update(max_open=isinstance(m, annotated_types.Lt))
+    if integer:
+        return click.IntRange(**bounds) if bounds else click.INT
+    return click.FloatRange(**bounds) if bounds else click.FLOAT

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import click
 
-from predlog.options import option
-from predlog.options import store_option as store_option_for
+from predlog.options import field_option, option
+from sidecar.settings import SidecarSettings
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import current_revision, head_revision, upgrade
 
-store_option = store_option_for(
-    help="SQLAlchemy URL of the log store (sqlite:///path or postgresql+psycopg://...)."
-)
+store_option = field_option(SidecarSettings, "store_url", dest="store")
 
 
 @click.group(help="Create, migrate and inspect the log store's schema.")

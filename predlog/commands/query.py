@@ -8,8 +8,9 @@ from typing import cast
 import click
 from sqlalchemy.exc import DBAPIError
 
+from dashboard.settings import DashboardSettings
 from predlog import report
-from predlog.options import option, store_option
+from predlog.options import field_option, option
 from predlog.timespec import parse_when
 from sidecar.store import queries
 from sidecar.store.engine import make_engine
@@ -34,7 +35,7 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 
 
 @click.command(help="Find stored predictions by job id, request id or filters; or list gaps.")
-@store_option(help="SQLAlchemy URL of the log store (opened read-only).")
+@field_option(DashboardSettings, "store_url", dest="store")  # read-only, like the dashboard
 @option("--job-id", env="PREDLOG_QUERY_JOB_ID", help="Show the one request with this job id.")
 @option("--request-id", env="PREDLOG_QUERY_REQUEST_ID", help="Requests with this X-Request-Id.")
 @option("--since", env="PREDLOG_QUERY_SINCE", callback=_when, help="From: 10m, 2h, 7d or ISO.")

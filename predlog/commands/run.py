@@ -2,89 +2,62 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
+from pydantic_settings import SettingsConfigDict
 
-from predlog.options import models_option, option, spool_option, store_option
+from api.settings import ApiSettings
+from dashboard.settings import DashboardSettings
+from predlog.options import settings_options
+from predlog.settings import PredlogSettings
 from predlog.supervisor import LocalStack, Supervisor
+from sidecar.settings import SidecarSettings
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
+
+
+class RunSettings(PredlogSettings):
+    """What ``predlog run`` decides beyond the parts' own settings (``PREDLOG_RUN_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PREDLOG_RUN_", frozen=True)
+
+    host: str = "127.0.0.1"
+    """Address every part binds."""
+    dashboard: bool = True
+    """Also start the dashboard."""
 
 
 @click.command(
     help="Start the sidecar, the api and the dashboard on one machine; Ctrl-C stops all."
 )
-@option(
-    "--host",
-    default="127.0.0.1",
-    env="PREDLOG_RUN_HOST",
-    help="Address every part binds.",
+@settings_options(RunSettings, "run")
+@settings_options(
+    ApiSettings, "api", fields=["port", "workers", "models_dir"], flags={"port": "--api-port"}
 )
-@option(
-    "--api-port",
-    default=8000,
-    env="PREDLOG_API_PORT",
-    help="Port of the inference api.",
+@settings_options(
+    SidecarSettings,
+    "sidecar",
+    fields=["port", "http_port", "store_url", "spool_dir"],
+    flags={"port": "--sidecar-port", "http_port": "--sidecar-http-port"},
 )
-@option(
-    "--sidecar-port",
-    default=24224,
-    env="PREDLOG_SIDECAR_PORT",
-    help="Forward-protocol port of the sidecar.",
-)
-@option(
-    "--sidecar-http-port",
-    default=24225,
-    env="PREDLOG_SIDECAR_HTTP_PORT",
-    help="Health and metrics port of the sidecar.",
-)
-@option(
-    "--dashboard-port",
-    default=8501,
-    env="PREDLOG_DASHBOARD_PORT",
-    help="Port of the dashboard.",
-)
-@option(
-    "--workers",
-    default=1,
-    env="PREDLOG_API_WORKERS",
-    help="uvicorn worker processes of the api.",
-)
-@models_option()
-@store_option()
-@spool_option(help="Spool directory shared by the api and the sidecar.")
-@option(
-    "--dashboard/--no-dashboard",
-    default=True,
-    env="PREDLOG_RUN_DASHBOARD",
-    help="Also start the dashboard.",
+@settings_options(
+    DashboardSettings, "dashboard", fields=["port"], flags={"port": "--dashboard-port"}
 )
 def command(
-    host: str,
-    api_port: int,
-    sidecar_port: int,
-    sidecar_http_port: int,
-    dashboard_port: int,
-    workers: int,
-    models: Path,
-    store: str,
-    spool: Path,
-    dashboard: bool,
+    run: RunSettings, api: ApiSettings, sidecar: SidecarSettings, dashboard: DashboardSettings
 ) -> None:
-    engine = make_engine(store)
+    engine = make_engine(sidecar.store_url)
     upgrade(engine)
     engine.dispose()
     stack = LocalStack(
-        host,
-        api_port,
-        sidecar_port,
-        sidecar_http_port,
-        dashboard_port,
-        workers,
-        str(models),
-        store,
-        str(spool),
-        dashboard,
+        run.host,
+        api.port,
+        sidecar.port,
+        sidecar.http_port,
+        dashboard.port,
+        api.workers,
+        str(api.models_dir),
+        sidecar.store_url,
+        str(sidecar.spool_dir),
+        run.dashboard,
     )
     raise SystemExit(Supervisor(stack.specs()).run())

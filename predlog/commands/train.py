@@ -6,17 +6,18 @@ from pathlib import Path
 
 import click
 
-from predlog.options import option
+from api.settings import ApiSettings
+from predlog.options import field_option
 from training.bundle import describe
 from training.demo import train_demo_bundles
 
 
 @click.command(name="train")
-@option(
+@field_option(
+    ApiSettings,
+    "models_dir",
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/models"),
-    env="PREDLOG_MODELS_DIR",
+    dest="out",
     help="Models root: bundles are written to OUT/<name>/<version>/ (replacing older ones).",
 )
 def command(out: Path) -> None:

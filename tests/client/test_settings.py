@@ -5,19 +5,19 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from client.settings import LoadSettings, parse_duration
+from client.settings import LoadSettings
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("60s", 60), ("5m", 300), ("1h", 3600), ("250ms", 0.25), ("12", 12)]
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
+@pytest.mark.parametrize(("text", "seconds"), [("60s", 60), ("250ms", 0.25), ("2", 2), (3, 3)])
+def test_durations_in_the_grammar_of_predlog_timespec(text: str | int, seconds: float) -> None:
+    assert LoadSettings(duration=text).duration == seconds
 
 
-def test_a_bad_duration_is_refused() -> None:
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("five minutes")
+def test_a_bad_or_empty_duration_is_refused() -> None:
+    with pytest.raises(ValidationError, match="not a duration"):
+        LoadSettings(duration="five minutes")
+    with pytest.raises(ValidationError, match="greater than 0"):
+        LoadSettings(duration="0s")
 
 
 def test_total_from_duration_count_or_default() -> None:

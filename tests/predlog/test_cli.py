@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from predlog.cli import SUBCOMMANDS, main
+from predlog import docs
+from predlog.cli import main
+from predlog.docs import leaf_commands
+from predlog.docs import options as flags
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def leaf_commands() -> Iterator[tuple[str, click.Command]]:
-    """Every runnable command, as (its path after ``predlog``, the command)."""
-    context = click.Context(main)
-    for name in SUBCOMMANDS:
-        command = main.get_command(context, name)
-        assert command is not None, name
-        if isinstance(command, click.Group):
-            for sub in command.list_commands(context):
-                subcommand = command.get_command(context, sub)
-                assert subcommand is not None
-                yield f"{name} {sub}", subcommand
-        else:
-            yield name, command
-
-
-def flags(command: click.Command) -> list[click.Option]:
-    return [
-        p for p in command.params
-        if isinstance(p, click.Option) and p.name != "help"
-    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("path", "command"), list(leaf_commands()), ids=str)
@@ -50,6 +30,11 @@ def test_every_subcommand_has_help_and_every_flag_an_env_var(
         for envvar in envvars:
             assert envvar.startswith("PREDLOG_"), envvar
             assert f"`{envvar}`" in readme, f"{envvar} (predlog {path}) is not in the README"
+
+
+def test_the_readme_tables_are_what_the_generator_makes() -> None:
+    """A new setting (or a changed docstring) fails here until ``python -m predlog.docs``."""
+    assert docs.current(README.read_text()) == docs.tables(), "run `python -m predlog.docs`"
 
 
 def test_unknown_subcommand_is_a_usage_error() -> None:
