@@ -4,8 +4,8 @@ Both servers run under the same uvicorn settings (uvloop, httptools, no access l
 number of workers) and take the same load: wrk with a Lua script for the POST (Debian's
 ``wrk``, from ``make system-deps``), or, when wrk is missing, an in-Python keep-alive load
 generator with the same connections and duration. The api logs every request to a
-forward-protocol receiver in this process that decodes every record (msgpack), and the run
-checks that records received == requests answered. The no-op endpoint reads the body and
+forward-protocol receiver in this process that decodes every record (``bench.receiver``),
+and the run checks that records received == requests answered. The no-op endpoint reads the body and
 parses it with orjson, as the api does, and answers a constant.
 
 Figures: throughput, p50 and p99 latency, and server CPU time per request (user + system of
@@ -29,18 +29,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgpack
 import orjson
 import psutil
 from fastapi import FastAPI, Request, Response
 
 from bench.ports import free_port
+from bench.receiver import ForwardReceiver
 
 BODY = b'{"data": [[6.7, 3.0, 5.2, 2.3]]}'
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
@@ -58,45 +57,6 @@ def noop_app() -> FastAPI:
         )
 
     return app
-
-
-class DecodingReceiver:
-    """A forward-protocol receiver that decodes every entry and counts the records."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.1)
-        self.port: int = self.sock.getsockname()[1]
-        self.records = 0
-        self.closed = False
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
-
-    def _read(self, conn: socket.socket) -> None:
-        unpacker = msgpack.Unpacker(raw=False)
-        with conn:
-            while data := conn.recv(262144):
-                unpacker.feed(data)
-                n = sum(1 for entry in unpacker if isinstance(entry[2], dict))
-                with self._lock:
-                    self.records += n
-
-    def close(self) -> None:
-        self.closed = True
-        self.sock.close()
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -299,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     args = parser.parse_args(argv)
 
-    receiver = DecodingReceiver()
+    receiver = ForwardReceiver(keep=False)
     spool = Path(tempfile.mkdtemp(prefix="predlog-bench-spool-"))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -341,7 +301,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 }
             )
         time.sleep(0.5)  # the api flushed at shutdown; let the receiver decode the tail
-        records = receiver.records
+        records = receiver.count
         spooled = sum(1 for _ in (spool / "api").glob("*.msgpack"))
     finally:
         receiver.close()

@@ -16,11 +16,11 @@ import time
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
-import msgpack
 from fluent.sender import FluentSender
 
 from api.job_ids import new_job_id
 from bench.ports import free_port
+from bench.receiver import serve
 from sidecar.record import PredictionRecord, RowResult
 
 uvloop: Any
@@ -119,24 +119,16 @@ def run_senders(
 
 
 def decode_only(port: int, count: Synchronized[int], last: Synchronized[float], ready: Any) -> None:
-    """A forward-protocol receiver that only decodes (the baseline)."""
+    """A forward-protocol receiver that only decodes (the baseline), in this process."""
     if uvloop is not None:
         uvloop.install()
 
-    class Decode(asyncio.Protocol):
-        def __init__(self) -> None:
-            self.unpacker = msgpack.Unpacker(raw=False)
-
-        def data_received(self, data: bytes) -> None:
-            self.unpacker.feed(data)
-            n = sum(1 for _ in self.unpacker)
-            if n:
-                count.value += n
-                last.value = time.monotonic()
+    def received(entries: list[Any]) -> None:
+        count.value += len(entries)
+        last.value = time.monotonic()
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        await loop.create_server(Decode, "127.0.0.1", port)
+        await serve(port, received, acks=False)  # fluent-logger asks for none
         ready.set()
         await asyncio.sleep(3600)
 

@@ -2,16 +2,15 @@
 
 - ``FixedModelVersion``: a model whose answer is fixed (no files, no onnxruntime);
 - ``FailingModelVersion``: a model whose ``predict`` raises;
-- ``ForwardReceiver``: a Fluentd forward-protocol receiver (msgpack ``Unpacker`` over TCP on
-  a free port), the inverse of the sender, like fluent-logger-python's tests/mockserver.py;
+- ``fixed_version``: a ``FixedModelVersion`` of any name and version, loaded or not;
+- ``ForwardReceiver``: a Fluentd forward-protocol receiver that decodes and keeps every
+  entry (``bench.receiver``, the benchmarks' one), the inverse of the sender;
 - ``AppClient``: a synchronous client that runs an app's lifespan and sends requests to it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from starlette.types import ASGIApp
 
 from api.runtime.bundle import BundleManifest, DetectorSpec, FeatureStats
 from api.runtime.model import F32, ModelVersion, Output
+from bench.receiver import ForwardReceiver as ForwardReceiver  # the tests import it from here
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 LABELS = ["setosa", "versicolor", "virginica"]
@@ -77,83 +77,19 @@ class FailingModelVersion(FixedModelVersion):
         raise RuntimeError("the backend exploded")
 
 
+def fixed_version(name: str, version: str, ready: bool = True) -> FixedModelVersion:
+    """A fixed-output version, loaded (``ready``) or not."""
+    mv = FixedModelVersion(name, version)
+    if ready:
+        mv.load()
+    return mv
+
+
 def fixed_output(rows: int) -> Output:
     """What ``FixedModelVersion`` returns for ``rows`` rows of first value 0."""
     proba = np.tile(np.asarray(FIXED_PROBA, dtype=np.float32), (rows, 1))
     score = np.zeros(rows)
     return Output(proba, proba.argmax(axis=1), score, score >= 0.5)
-
-
-class ForwardReceiver:
-    """Accepts forward-protocol connections on 127.0.0.1 and decodes every Message-mode entry."""
-
-    def __init__(self, port: int = 0) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", port))
-        self._sock.listen(16)
-        self._sock.settimeout(0.1)  # accept() wakes up to notice close()
-        self.port: int = self._sock.getsockname()[1]
-        self.entries: list[list[Any]] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self._conns: list[socket.socket] = []
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        """The record maps received so far."""
-        with self._lock:
-            return [entry[2] for entry in self.entries]
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(None)
-            self._conns.append(conn)
-            thread = threading.Thread(target=self._read, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _read(self, conn: socket.socket) -> None:
-        unpacker = msgpack.Unpacker(raw=False)
-        with conn:
-            while True:
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                unpacker.feed(data)
-                for entry in unpacker:
-                    with self._lock:
-                        self.entries.append(entry)
-
-    def close(self) -> None:
-        """Stop listening and drop every connection."""
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self._sock.close()
-        for conn in self._conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._acceptor.join(2)
-        for thread in self._threads:
-            thread.join(2)
-
-    def __enter__(self) -> ForwardReceiver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def read_spool(spool_dir: Path) -> list[list[Any]]:

@@ -9,7 +9,7 @@ import pytest
 
 from api.errors import ModelNotFoundError, ModelNotReadyError
 from api.runtime import Registry
-from tests.api.runtime.conftest import fixed
+from tests.api.fixtures import fixed_version
 
 
 def draw(registry: Registry, n: int, name: str | None = None) -> Counter[str]:
@@ -22,14 +22,18 @@ def draw(registry: Registry, n: int, name: str | None = None) -> Counter[str]:
 
 
 def test_weighted_split_converges() -> None:
-    registry = Registry([fixed("m", "1"), fixed("m", "2")], {"1": 0.8, "2": 0.2}, seed=1)
+    registry = Registry(
+        [fixed_version("m", "1"), fixed_version("m", "2")], {"1": 0.8, "2": 0.2}, seed=1
+    )
     counts = draw(registry, 20_000)
     assert counts["1"] / 20_000 == pytest.approx(0.8, abs=0.02)
     assert registry.weights("m") == {"1": 0.8, "2": 0.2}
 
 
 def test_default_split_is_equal() -> None:
-    registry = Registry([fixed("m", "2"), fixed("m", "1"), fixed("m", "3")], seed=2)
+    registry = Registry(
+        [fixed_version("m", "2"), fixed_version("m", "1"), fixed_version("m", "3")], seed=2
+    )
     assert registry.weights("m") == pytest.approx({"1": 1 / 3, "2": 1 / 3, "3": 1 / 3})
     counts = draw(registry, 30_000)
     for version in "123":
@@ -37,7 +41,9 @@ def test_default_split_is_equal() -> None:
 
 
 def test_weights_are_normalised_and_zero_means_pinned_only() -> None:
-    registry = Registry([fixed("m", "1"), fixed("m", "2")], {"1": 3, "2": 0}, seed=3)
+    registry = Registry(
+        [fixed_version("m", "1"), fixed_version("m", "2")], {"1": 3, "2": 0}, seed=3
+    )
     assert registry.weights("m") == {"1": 1.0, "2": 0.0}
     assert set(draw(registry, 2_000)) == {"1"}
     mv, routing = registry.choose("m", "2")
@@ -46,7 +52,7 @@ def test_weights_are_normalised_and_zero_means_pinned_only() -> None:
 
 def test_seed_repeats_the_sequence() -> None:
     def sequence(seed: int) -> list[str]:
-        registry = Registry([fixed("m", "1"), fixed("m", "2")], seed=seed)
+        registry = Registry([fixed_version("m", "1"), fixed_version("m", "2")], seed=seed)
         return [registry.choose()[0].version for _ in range(200)]
 
     assert sequence(5) == sequence(5)
@@ -54,14 +60,14 @@ def test_seed_repeats_the_sequence() -> None:
 
 
 def test_pinned() -> None:
-    registry = Registry([fixed("m", "1"), fixed("m", "2")], {"1": 1.0, "2": 0.0})
+    registry = Registry([fixed_version("m", "1"), fixed_version("m", "2")], {"1": 1.0, "2": 0.0})
     for _ in range(50):
         mv, routing = registry.choose("m", "2")
         assert (mv.name, mv.version, routing) == ("m", "2", "pinned")
 
 
 def test_unknown_model_and_version() -> None:
-    registry = Registry([fixed("m", "1")])
+    registry = Registry([fixed_version("m", "1")])
     with pytest.raises(ModelNotFoundError, match="no model named 'x'") as exc:
         registry.choose("x")
     assert exc.value.status_code == 404
@@ -76,7 +82,7 @@ def test_unknown_model_and_version() -> None:
 
 
 def test_not_loaded() -> None:
-    registry = Registry([fixed("m", "1", ready=False)])
+    registry = Registry([fixed_version("m", "1", ready=False)])
     assert not registry.ready
     with pytest.raises(ModelNotReadyError):
         registry.choose()
@@ -97,7 +103,7 @@ def test_not_loaded() -> None:
 )
 def test_invalid_weights(weights: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Registry([fixed("m", "1"), fixed("m", "2")], weights)
+        Registry([fixed_version("m", "1"), fixed_version("m", "2")], weights)
 
 
 def test_no_versions() -> None:
@@ -107,12 +113,17 @@ def test_no_versions() -> None:
 
 def test_duplicate_version() -> None:
     with pytest.raises(ValueError, match="twice"):
-        Registry([fixed("m", "1"), fixed("m", "1")])
+        Registry([fixed_version("m", "1"), fixed_version("m", "1")])
 
 
 def test_several_models() -> None:
     registry = Registry(
-        [fixed("b", "1"), fixed("a", "10"), fixed("a", "2"), fixed("b", "2")],
+        [
+            fixed_version("b", "1"),
+            fixed_version("a", "10"),
+            fixed_version("a", "2"),
+            fixed_version("b", "2"),
+        ],
         {"2": 1.0, "b/1": 1.0, "b/2": 0.0},
         seed=4,
     )
@@ -127,7 +138,9 @@ def test_several_models() -> None:
 
 
 def test_model_without_named_versions_splits_equally() -> None:
-    registry = Registry([fixed("a", "1"), fixed("a", "2"), fixed("b", "x")], {"1": 1.0})
+    registry = Registry(
+        [fixed_version("a", "1"), fixed_version("a", "2"), fixed_version("b", "x")], {"1": 1.0}
+    )
     assert registry.weights("b") == {"x": 1.0}
     assert registry.weights("a") == {"1": 1.0, "2": 0.0}
 
