@@ -7,24 +7,30 @@ If any child exits on its own, the others are stopped and the exit is reported.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import FrameType
+
+from api.settings import ApiSettings
+from dashboard.settings import DashboardSettings
+from sidecar.settings import SidecarSettings
 
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """One part to run: its name, its command line and the URL that answers once it is up."""
+    """One part to run: its name, command line, URL that answers once it is up, extra env."""
 
     name: str
     argv: list[str]
     health_url: str
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 class ChildFailedError(RuntimeError):
@@ -90,7 +96,9 @@ class Supervisor:
     def _start(self, spec: ChildSpec) -> None:
         print(f"predlog: starting {spec.name}: {' '.join(spec.argv)}", file=sys.stderr, flush=True)
         # A session of its own: a Ctrl-C in the terminal reaches only us, so we choose the order.
-        process = subprocess.Popen(spec.argv, start_new_session=True)  # noqa: S603 - our own argv
+        process = subprocess.Popen(  # noqa: S603 - our own argv
+            spec.argv, env={**os.environ, **spec.env}, start_new_session=True
+        )
         self._children.append((spec, process))
         deadline = time.monotonic() + self._start_timeout
         while not _healthy(spec.health_url):
@@ -109,80 +117,33 @@ class Supervisor:
 
 @dataclass(frozen=True)
 class LocalStack:
-    """Where the parts of a one-machine predlog listen and keep their files."""
+    """The parts of a one-machine predlog, each with the settings it is started with.
 
-    host: str
-    api_port: int
-    sidecar_port: int
-    sidecar_http_port: int
-    dashboard_port: int
-    workers: int
-    models: str
-    store: str
-    spool: str
-    dashboard: bool = True
+    The settings travel to each child as environment variables (``to_env``), which its
+    command reads as it reads a user's: nothing is restated here, and the store URL, which
+    may hold a password, stays out of ``ps``.
+    """
+
+    sidecar: SidecarSettings
+    api: ApiSettings
+    dashboard: DashboardSettings | None = None
 
     def specs(self) -> list[ChildSpec]:
         """The children in start order: sidecar, api, dashboard."""
-        predlog = [sys.executable, "-m", "predlog"]
-        base = f"http://{self.host}"
-        specs = [
-            ChildSpec(
-                "sidecar",
-                [
-                    *predlog,
-                    "sidecar",
-                    "--host",
-                    self.host,
-                    "--port",
-                    str(self.sidecar_port),
-                    "--http-port",
-                    str(self.sidecar_http_port),
-                    "--store",
-                    self.store,
-                    "--spool",
-                    self.spool,
-                ],
-                f"{base}:{self.sidecar_http_port}/healthz",
-            ),
-            ChildSpec(
-                "api",
-                [
-                    *predlog,
-                    "api",
-                    "--host",
-                    self.host,
-                    "--port",
-                    str(self.api_port),
-                    "--workers",
-                    str(self.workers),
-                    "--models",
-                    self.models,
-                    "--forward",
-                    f"{self.host}:{self.sidecar_port}",
-                    "--spool",
-                    self.spool,
-                ],
-                f"{base}:{self.api_port}/health",
-            ),
+        sidecar, api, dashboard = self.sidecar, self.api, self.dashboard
+        children = [
+            ("sidecar", sidecar.to_env(), f"{sidecar.host}:{sidecar.http_port}/healthz"),
+            ("api", api.to_env(), f"{api.host}:{api.port}/health"),
         ]
-        if self.dashboard:
-            specs.append(
-                ChildSpec(
+        if dashboard is not None:
+            children.append(
+                (
                     "dashboard",
-                    [
-                        *predlog,
-                        "dashboard",
-                        "--host",
-                        self.host,
-                        "--port",
-                        str(self.dashboard_port),
-                        "--store",
-                        self.store,
-                        "--models",
-                        self.models,
-                    ],
-                    f"{base}:{self.dashboard_port}/_stcore/health",
+                    dashboard.to_env(),
+                    f"{dashboard.host}:{dashboard.port}/_stcore/health",
                 )
             )
-        return specs
+        predlog = [sys.executable, "-m", "predlog"]
+        return [
+            ChildSpec(name, [*predlog, name], f"http://{url}", env) for name, env, url in children
+        ]

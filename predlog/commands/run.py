@@ -48,16 +48,15 @@ def command(
     engine = make_engine(sidecar.store_url)
     upgrade(engine)
     engine.dispose()
-    stack = LocalStack(
-        run.host,
-        api.port,
-        sidecar.port,
-        sidecar.http_port,
-        dashboard.port,
-        api.workers,
-        str(api.models_dir),
-        sidecar.store_url,
-        str(sidecar.spool_dir),
-        run.dashboard,
+    # The parts meet on one host: the api sends to this sidecar and spools where it reads,
+    # the dashboard reads this store and these bundles.
+    host = run.host
+    sidecar = sidecar.model_copy(update={"host": host})
+    api = api.model_copy(
+        update={"host": host, "forward": f"{host}:{sidecar.port}", "spool_dir": sidecar.spool_dir}
     )
+    shown = dashboard.model_copy(
+        update={"host": host, "store_url": sidecar.store_url, "models_dir": api.models_dir}
+    )
+    stack = LocalStack(sidecar, api, shown if run.dashboard else None)
     raise SystemExit(Supervisor(stack.specs()).run())
