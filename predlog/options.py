@@ -100,12 +100,27 @@ def _build(
     except ValidationError as exc:
         error = exc.errors()[0]
         ctx = click.get_current_context()
-        by_name = {n: dest for f, dest in dests.items() for n in (f, *settings.env_names(f))}
-        dest = by_name.get(str(error["loc"][0])) if error["loc"] else None
+        by_name = {
+            n.upper(): dest for f, dest in dests.items() for n in (f, *settings.env_names(f))
+        }
+        dest = by_name.get(str(error["loc"][0]).upper()) if error["loc"] else None
         param = next((p for p in ctx.command.params if dest and p.name == dest), None)
         if param is None:
-            raise click.UsageError(str(exc), ctx) from exc
+            raise click.UsageError(_describe(settings, exc), ctx) from exc
         raise click.BadParameter(error["msg"], ctx, param) from exc
+
+
+def _describe(settings: type[PredlogSettings], exc: ValidationError) -> str:
+    """pydantic's errors in a line each, a field named with its variable (it came from env)."""
+    names = {n.upper(): f for f in settings.model_fields for n in (f, *settings.env_names(f))}
+    lines = []
+    for error in exc.errors():
+        field = names.get(str(error["loc"][0]).upper()) if error["loc"] else None
+        if field is not None:
+            lines.append(f"{field} ({settings.env_names(field)[0]}): {error['msg']}")
+        else:
+            lines.append(f"{settings.__name__}: {error['msg']}")
+    return "\n".join(lines)
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from pydantic_settings import SettingsConfigDict
 from api.settings import ApiSettings
 from client.settings import LoadSettings, Seconds
 from predlog.commands.api import command as api_command
+from predlog.commands.load import command as load_command
 from predlog.commands.sidecar import command as sidecar_command
 from predlog.options import field_option, settings_options
 from predlog.settings import PredlogSettings, shared
@@ -138,3 +139,28 @@ def test_partial_options_leave_the_rest_to_the_environment(monkeypatch: pytest.M
 
     result = CliRunner().invoke(only_url, ["--target", "http://h:1"])
     assert result.output == "http://h:1 7.0\n"
+
+
+def test_a_bad_value_from_the_environment_is_named_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PREDLOG_FORWARD", "nohost")
+
+    @click.command()
+    @settings_options(ApiSettings, "api", fields=["port"])
+    def only_port(api: ApiSettings) -> None:
+        click.echo(api.port)
+
+    result = CliRunner().invoke(only_port, [])
+    assert result.exit_code == 2
+    assert "forward (PREDLOG_FORWARD): Value error, forward 'nohost' is not HOST:PORT" in (
+        result.output
+    )
+
+
+def test_an_error_of_the_whole_settings_is_a_usage_error() -> None:
+    result = CliRunner().invoke(load_command, ["--duration", "5m", "--count", "3"])
+    assert result.exit_code == 2
+    assert "LoadSettings: Value error, give either a duration or a count, not both" in (
+        result.output
+    )
