@@ -18,7 +18,7 @@ import msgpack
 
 from sidecar.ingest.protocol import new_unpacker
 from sidecar.spool.format import batch_payload, dead_letter_message
-from sidecar.spool.segments import Spool
+from sidecar.spool.segments import SpoolSink
 
 log = logging.getLogger("predlog.sidecar")
 
@@ -53,7 +53,7 @@ def pending_files(api_dir: Path, stale_seconds: float, now: float | None = None)
     return sorted(files, key=lambda p: p.name)
 
 
-def ingest_file(path: Path, spool: Spool, max_entry_bytes: int) -> IngestResult:
+def ingest_file(path: Path, spool: SpoolSink, max_entry_bytes: int) -> IngestResult:
     """Append one api spool file's entries to the spool, fsync, then delete the file."""
     result = IngestResult(files=1)
     unpacker = new_unpacker(max_entry_bytes)
@@ -104,7 +104,7 @@ def _remnant(handle: Any, offset: int, limit: int, reason: str, batch: list[Any]
     return 1
 
 
-def _flush(spool: Spool, batch: list[Any]) -> int:
+def _flush(spool: SpoolSink, batch: list[Any]) -> int:
     if not batch:
         return 0
     good = sum(1 for entry in batch if isinstance(entry, list))
@@ -115,7 +115,7 @@ def _flush(spool: Spool, batch: list[Any]) -> int:
 
 
 def ingest_directory(
-    api_dir: Path, spool: Spool, *, stale_seconds: float, max_entry_bytes: int
+    api_dir: Path, spool: SpoolSink, *, stale_seconds: float, max_entry_bytes: int
 ) -> IngestResult:
     """Ingest every pending api spool file, stopping early while the spool is full."""
     total = IngestResult()

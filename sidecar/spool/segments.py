@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from sidecar.spool.format import (
     SEGMENT_SUFFIX,
@@ -33,6 +34,23 @@ from sidecar.spool.format import (
     write_checkpoint,
 )
 from sidecar.spool.reader import Decode, SegmentState, SpoolReader
+
+
+class SpoolSink(Protocol):
+    """The spool as what feeds it sees it (the api spool's ingestion): append, then fsync."""
+
+    @property
+    def full(self) -> bool:
+        """Whether the cap is reached: stop feeding until the store catches up."""
+        ...
+
+    def append(self, payload: bytes) -> int:
+        """Write one frame; the position to pass to ``sync`` for it to be durable."""
+        ...
+
+    def sync(self) -> int:
+        """fsync what is appended so far (blocking); the position now durable."""
+        ...
 
 
 class Spool:
