@@ -1,25 +1,24 @@
 """The record emitter: a bounded queue, one thread that owns a fluent-logger sender, a spool.
 
 The request path only appends to a deque (no lock, no wake-up, no I/O). A background thread
-wakes every few milliseconds, takes what is queued and sends it with a synchronous
-``fluent.sender.FluentSender`` (Message mode, tag ``predlog.prediction``), several events per
-socket write. fluent-logger's own async sender will not do: it blocks the caller when its
+wakes every few milliseconds, takes what is queued and sends it with ``AckingSender``
+(``api.acksender``: fluent-logger's synchronous ``FluentSender``, Message mode, tag
+``predlog.prediction``, several events per socket write, each write a chunk the receiver
+acknowledges). fluent-logger's own async sender will not do: it blocks the caller when its
 queue is full, and in circular mode drops the oldest event without a trace.
 
 Every record ends in exactly one of three counted outcomes:
 
-- ``sent``: the sender wrote it to the forward socket;
-- ``spooled``: the queue was full, the send failed, or the emitter was closed, so its
-  packed bytes went to a spool file (see ``api.spool``) that the sidecar ingests later;
+- ``sent``: the receiver acknowledged it (with ``acks=False``: it was written to the socket);
+- ``spooled``: the queue was full, the send failed, the connection was lost before its ack
+  came, or the emitter was closed, so its packed bytes went to a spool file (see
+  ``api.spool``) that the sidecar ingests later;
 - ``failed``: it could neither be packed nor spooled (logged with the reason).
 
-After a failed send the sender keeps the packets in ``pendings`` (or hands them to
-``buffer_overflow_handler`` when over ``bufmax``) and returns False; we move them from there
-into the spool and clear ``pendings``, so a record is never both spooled and re-sent with the
-next event. Without acks (fluent-logger has none), a send that fails half-way may have
-delivered some events of the batch that are then spooled too: the sidecar drops such
-duplicates by job_id. Records in the receiver's socket buffer when it crashes are lost; the
-per-process ``seq`` shows the gap.
+A chunk in flight when the connection is lost (the sidecar killed, say) is sent again on a
+new connection at once, or spooled if there is none; either way it may reach the store
+twice, and the sidecar keeps one row per job_id. What no ack can save is a record still in
+this process's memory when the process itself dies; the per-process ``seq`` shows the gap.
 """
 
 from __future__ import annotations
@@ -32,8 +31,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import msgpack
-from fluent.sender import FluentSender
 
+from api.acksender import AckingSender
 from api.spool import SpoolWriter
 from sidecar.record import TAG
 
@@ -42,38 +41,13 @@ log = logging.getLogger(__name__)
 Outcome = Literal["sent", "spooled", "failed"]
 TAG_PREFIX, _, LABEL = TAG.partition(".")
 POLL_SECONDS = 0.02
-"""How often the thread looks for queued records: the delivery delay it adds at most."""
+"""How often the thread looks for queued records and acks: the delivery delay it adds."""
 MAX_BATCH = 512
-"""Most records written to the socket at once."""
-
-
-class BatchSender(FluentSender):  # type: ignore[misc]
-    """fluent-logger's sender, plus writing several events in one socket write.
-
-    The events are packed into the bytes of as many ``emit`` calls (``_make_packet``:
-    ``msgpack.packb((tag, time, record))``), with one reused ``msgpack.Packer`` rather than a
-    new one per event, and written by the sender's own send path (``_send``: reconnect,
-    ``pendings``, ``last_error``, overflow handler), the way it concatenates pending events
-    after a failure.
-    """
-
-    def __init__(self, tag: str, **kwargs: Any) -> None:
-        super().__init__(tag, **kwargs)
-        if self.nanosecond_precision:
-            raise ValueError("BatchSender packs float times (nanosecond_precision=False)")
-        self._packer = msgpack.Packer(autoreset=False, **self.msgpack_kwargs)
-
-    def emit_many(self, label: str, events: Sequence[tuple[float, dict[str, Any]]]) -> bool:
-        """Send ``(time, record)`` events; False (and packets in ``pendings``) on failure."""
-        tag = f"{self.tag}.{label}" if self.tag else label
-        packer = self._packer
-        try:
-            for t, record in events:
-                packer.pack((tag, t, record))
-            packed = packer.bytes()
-        finally:
-            packer.reset()  # a record that cannot be packed leaves nothing behind
-        return bool(self._send(packed))
+"""Most records written to the socket at once (one chunk)."""
+ACK_TIMEOUT = 10.0
+"""Seconds without the oldest chunk's ack before the connection counts as lost."""
+MAX_IN_FLIGHT = 8 << 20
+"""Most bytes sent and unacknowledged before the connection counts as lost."""
 
 
 class RecordEmitter:
@@ -87,8 +61,11 @@ class RecordEmitter:
         timeout: float = 1.0,
         retry_interval: float = 1.0,
         on_outcome: Callable[[Outcome, int], None] | None = None,
-        bufmax: int = 1 << 20,
         on_tick: Callable[[], None] | None = None,
+        *,
+        acks: bool = True,
+        ack_timeout: float = ACK_TIMEOUT,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self.spool = spool
         self.queue_size = queue_size
@@ -97,13 +74,17 @@ class RecordEmitter:
         self._on_outcome = on_outcome
         self._on_tick = on_tick
         self._next_tick = 0.0
-        self._sender = BatchSender(
+        self._sender = AckingSender(
             TAG_PREFIX,
             host=forward[0],
             port=forward[1],
             timeout=timeout,
-            bufmax=bufmax,
-            buffer_overflow_handler=self._spool_overflow,
+            acks=acks,
+            ack_timeout=ack_timeout,
+            max_in_flight=max_in_flight,
+            # What the sender cannot deliver is taken (take_pending) and spooled after
+            # every failure, so its own buffer never reaches bufmax.
+            bufmax=1 << 62,
             forward_packet_error=False,
         )
         self._queue: deque[dict[str, Any]] = deque()
@@ -111,7 +92,6 @@ class RecordEmitter:
         self._closing = False
         self._closed = False
         self._down_until = 0.0
-        self._overflow: Outcome | None = None
         self._lock = threading.Lock()  # counts are updated by the request path and the thread
         self._thread = threading.Thread(target=self._run, name="predlog-emitter", daemon=True)
 
@@ -128,13 +108,20 @@ class RecordEmitter:
 
     @property
     def pending(self) -> int:
-        """Records queued and not yet sent or spooled."""
+        """Records queued and not yet handed to the sender or spooled."""
         return len(self._queue)
 
+    @property
+    def in_flight(self) -> int:
+        """Records sent and not yet acknowledged."""
+        return self._sender.in_flight
+
     def close(self, timeout: float = 30.0) -> None:
-        """Stop accepting, send or spool what is queued, complete the spool file (shutdown)."""
+        """Stop accepting, send or spool what is queued, wait for the acks of what was sent,
+        spool what is still unacknowledged, complete the spool file (shutdown)."""
         if self._closed:
             return
+        deadline = time.monotonic() + timeout
         self._closing = True
         self._wake.set()
         if self._thread.is_alive():
@@ -144,7 +131,16 @@ class RecordEmitter:
         # Whatever the thread left (never started, or timed out) is spooled here.
         while self._queue:
             self._spool_records((self._queue.popleft(),))
-        self._sender.close()
+        sender = self._sender
+        if not self._thread.is_alive():  # else the thread still owns the sender
+            if sender.pending and time.monotonic() >= self._down_until:
+                sender.resend()
+            sender.wait_for_acks(max(0.0, deadline - time.monotonic()))
+            self._settle()
+            packed, n = sender.take_unacknowledged()
+            if n:
+                self._write_spool(packed, n)
+        sender.close()
         self.spool.close()
         self._closed = True
 
@@ -170,11 +166,17 @@ class RecordEmitter:
             self._wake.wait(POLL_SECONDS)
 
     def _tick(self) -> None:
-        """Periodic chores, at most every POLL_SECONDS: spool rotation, the ``on_tick`` hook."""
+        """Periodic chores, at most every POLL_SECONDS: acks, spool rotation, ``on_tick``."""
         now = time.monotonic()
         if now < self._next_tick:
             return
         self._next_tick = now + POLL_SECONDS
+        try:
+            if self._sender.in_flight and not self._sender.poll():
+                self._connection_lost()
+            self._settle()
+        except Exception:
+            log.exception("emitter failed reading acks")
         self.spool.rotate_if_due()
         if self._on_tick is not None:
             try:
@@ -194,10 +196,9 @@ class RecordEmitter:
             for record in batch:
                 self._send_one(record)
             return
-        if ok:
-            self._count("sent", len(batch))
-        else:
-            self._failed_send(len(batch))
+        if not ok:
+            self._failed_send()
+        self._settle()
 
     def _send_one(self, record: dict[str, Any]) -> None:
         try:
@@ -206,35 +207,32 @@ class RecordEmitter:
             log.error("record %s cannot be packed: %s", record.get("job_id"), exc)
             self._count("failed", 1)
             return
-        if ok:
-            self._count("sent", 1)
-        else:
-            self._failed_send(1)
+        if not ok:
+            self._failed_send()
+        self._settle()
 
-    def _failed_send(self, n: int) -> None:
+    def _settle(self) -> None:
+        """Count what the receiver acknowledged since the last call."""
+        delivered = self._sender.take_delivered()
+        if delivered:
+            self._count("sent", delivered)
+
+    def _connection_lost(self) -> None:
+        """The connection broke with chunks unacknowledged: send them again on a new one at
+        once (the receiver may be back already), else spool them."""
+        log.warning("forward connection lost (%s); resending", self._sender.last_error)
+        if time.monotonic() >= self._down_until and self._sender.resend():
+            return
+        self._failed_send()
+
+    def _failed_send(self) -> None:
+        """The receiver is unreachable: spool what the sender could not deliver."""
         self._down_until = time.monotonic() + self.retry_interval
         if self.counts["spooled"] == 0:
             log.warning("forward receiver unreachable (%s); spooling", self._sender.last_error)
-        packet = self._sender.pendings
-        self._sender.pendings = None
-        overflow, self._overflow = self._overflow, None
-        if overflow is not None:  # the sender already handed the packets to _spool_overflow
-            self._count(overflow, n)
-        elif packet:
-            self._write_spool(packet, n)
-        else:  # cannot happen with fluent-logger 0.11; never let it pass silently
-            log.error("sender failed without pending data; %d record(s) lost", n)
-            self._count("failed", n)
-
-    def _spool_overflow(self, pendings: bytes) -> None:
-        # Counted by the caller (_failed_send), which knows how many records the bytes hold.
-        try:
-            self.spool.write(pendings)
-        except OSError as exc:
-            log.error("cannot spool to %s: %s", self.spool.directory, exc)
-            self._overflow = "failed"
-            return
-        self._overflow = "spooled"
+        packed, n = self._sender.take_pending()
+        if n:
+            self._write_spool(packed, n)
 
     def _spool_records(self, records: Sequence[dict[str, Any]]) -> None:
         try:

@@ -27,9 +27,19 @@ Item = PredictionRecord | DeadLetterIn
 MAX_REASON = 2000
 """Longest reason kept with a dead letter."""
 
-# The event time of the forward message is not used here (the record has its own): left
-# as msgspec's Ext, with no Python hook to call per message.
-_messages = msgspec.msgpack.Decoder(list[tuple[str, Any, PredictionRecord]])
+
+class _Message(msgspec.Struct, array_like=True):
+    """A Message-mode entry; ``option`` is there when it asked for an ack (``chunk``)."""
+
+    tag: str
+    # The event time is not used here (the record has its own): left as msgspec's Ext,
+    # with no Python hook to call per message.
+    time: Any
+    record: PredictionRecord
+    option: dict[str, Any] | None = None
+
+
+_messages = msgspec.msgpack.Decoder(list[_Message])
 
 
 def decode_payload(payload: bytes) -> list[Item]:
@@ -48,9 +58,9 @@ def _typed(payload: bytes) -> list[Item] | None:
     except Exception:  # ValidationError, DecodeError, UnicodeDecodeError: said in general
         return None
     for message in messages:
-        if message[0] != TAG:
+        if message.tag != TAG:
             return None
-    return [message[2] for message in messages]
+    return [message.record for message in messages]
 
 
 def validate(entries: list[Any]) -> list[Item]:

@@ -108,11 +108,19 @@ class AppClient:
     idea in a few lines: an anyio blocking portal drives httpx's ASGITransport.
     """
 
-    def __init__(self, app: FastAPI, entry: ASGIApp | None = None, root_path: str = "") -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        entry: ASGIApp | None = None,
+        root_path: str = "",
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
         self.app = app
         self.entry = entry or app
         """What requests are sent to (default: the app; its lifespan is run either way)."""
         self.root_path = root_path
+        self.client = client
+        """The caller's address, as the app sees it."""
         self._stack = contextlib.ExitStack()
         self._portal: BlockingPortal | None = None
         self._client: httpx.AsyncClient | None = None
@@ -121,7 +129,9 @@ class AppClient:
         self._portal = self._stack.enter_context(start_blocking_portal(backend="asyncio"))
         self._stack.enter_context(self._portal.wrap_async_context_manager(self._lifespan()))
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.entry, root_path=self.root_path),
+            transport=httpx.ASGITransport(
+                app=self.entry, root_path=self.root_path, client=self.client
+            ),
             base_url="http://testserver",
         )
         self._stack.callback(self._portal.call, self._client.aclose)
@@ -149,3 +159,7 @@ class AppClient:
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         """POST ``url``."""
         return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        """PUT ``url``."""
+        return self.request("PUT", url, **kwargs)
