@@ -19,13 +19,18 @@ from typing import Any, cast
 
 import msgpack
 
-Entries = Callable[[list[Any]], None]
-"""Called with the entries each read decoded (never empty)."""
+Counted = Callable[[int], None]
+"""Called with how many entries a read decoded (never 0)."""
+Kept = Callable[[list[Any]], None]
+"""Called with the entries a read decoded, when they are kept (never empty)."""
 
 
 class _Decode(asyncio.Protocol):
-    def __init__(self, received: Entries, acks: bool, open_: set[asyncio.Transport]) -> None:
-        self._received = received
+    def __init__(
+        self, counted: Counted, keep: Kept | None, acks: bool, open_: set[asyncio.Transport]
+    ) -> None:
+        self._counted = counted
+        self._keep = keep
         self._acks = acks
         self._open = open_
         self._unpacker = msgpack.Unpacker(raw=False)
@@ -40,28 +45,54 @@ class _Decode(asyncio.Protocol):
             self._open.discard(self._transport)
 
     def data_received(self, data: bytes) -> None:
-        self._unpacker.feed(data)
-        entries = list(self._unpacker)
-        if not entries:
-            return
-        if self._acks and self._transport is not None:
-            acks = [
-                msgpack.packb({"ack": entry[3]["chunk"]})
-                for entry in entries
-                if len(entry) == 4 and isinstance(entry[3], dict) and "chunk" in entry[3]
-            ]
-            if acks:
-                self._transport.write(b"".join(acks))
-        self._received(entries)
+        unpacker = self._unpacker
+        unpacker.feed(data)
+        acks: list[bytes] = []
+        n = 0
+        if self._keep is not None:
+            entries = list(unpacker)
+            n = len(entries)
+            if self._acks:
+                acks = [_ack(entry) for entry in entries if _asks_ack(entry)]
+            if entries:
+                self._keep(entries)
+        elif self._acks:
+            for n, entry in enumerate(unpacker, 1):  # noqa: B007 (n: the count, after the loop)
+                if _asks_ack(entry):
+                    acks.append(_ack(entry))
+        else:  # the baseline: decode, count, let go
+            n = sum(1 for _ in unpacker)
+        if n:
+            self._counted(n)
+        # Acknowledged only once kept and counted: whoever sees the ack sees the entry.
+        if acks and self._transport is not None:
+            self._transport.write(b"".join(acks))
+
+
+def _asks_ack(entry: Any) -> bool:
+    return len(entry) == 4 and isinstance(entry[3], dict) and "chunk" in entry[3]
+
+
+def _ack(entry: Any) -> bytes:
+    packed: bytes = msgpack.packb({"ack": entry[3]["chunk"]})
+    return packed
 
 
 async def serve(
-    port: int, received: Entries, *, acks: bool = True, host: str = "127.0.0.1"
+    port: int,
+    counted: Counted,
+    *,
+    keep: Kept | None = None,
+    acks: bool = True,
+    host: str = "127.0.0.1",
 ) -> tuple[asyncio.Server, set[asyncio.Transport]]:
-    """Listen on host:port (0: a free one); the server and its open connections."""
+    """Listen on host:port (0: a free one); the server and its open connections.
+
+    ``counted`` hears how many entries each read decoded; ``keep``, if given, gets them;
+    ``acks`` answers ``chunk`` options."""
     open_: set[asyncio.Transport] = set()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Decode(received, acks, open_), host, port)
+    server = await loop.create_server(lambda: _Decode(counted, keep, acks, open_), host, port)
     return server, open_
 
 
@@ -81,8 +112,9 @@ class ForwardReceiver:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
+        kept = self._kept if keep else None
         started = asyncio.run_coroutine_threadsafe(
-            serve(port, self._received, acks=acks), self._loop
+            serve(port, self._counted, keep=kept, acks=acks), self._loop
         )
         self._server, self._open = started.result(10)
         self.port: int = self._server.sockets[0].getsockname()[1]
@@ -94,12 +126,14 @@ class ForwardReceiver:
         with self._lock:
             return [entry[2] for entry in self.entries]
 
-    def _received(self, entries: list[Any]) -> None:
+    def _counted(self, n: int) -> None:
         with self._lock:
-            self.count += len(entries)
+            self.count += n
             self.last = time.monotonic()
-            if self.keep:
-                self.entries += entries
+
+    def _kept(self, entries: list[Any]) -> None:
+        with self._lock:
+            self.entries += entries
 
     def close(self) -> None:
         """Stop listening and drop every connection."""
