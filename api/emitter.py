@@ -177,7 +177,10 @@ class RecordEmitter:
             self._settle()
         except Exception:
             log.exception("emitter failed reading acks")
-        self.spool.rotate_if_due()
+        try:
+            self.spool.rotate_if_due()
+        except OSError as exc:  # a full disk: the records were counted when written
+            log.error("cannot complete the spool file in %s: %s", self.spool.directory, exc)
         if self._on_tick is not None:
             try:
                 self._on_tick()

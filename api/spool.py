@@ -9,12 +9,13 @@ on the wire, so a packet the sender could not deliver is spooled unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
+from io import FileIO
 from pathlib import Path
-from typing import BinaryIO
 
 ROTATE_BYTES = 1 << 20
 """A spool file is closed and renamed once it holds this many bytes."""
@@ -30,7 +31,7 @@ class SpoolWriter:
         self.host = (host or socket.gethostname()).replace("/", "_").replace(" ", "_")
         self.pid = os.getpid() if pid is None else pid
         self._lock = threading.Lock()
-        self._file: BinaryIO | None = None
+        self._file: FileIO | None = None
         self._path: Path | None = None
         self._opened = 0.0
         self._size = 0
@@ -39,12 +40,23 @@ class SpoolWriter:
         """How many files this writer has renamed to .msgpack."""
 
     def write(self, packed: bytes) -> None:
-        """Append one or more packed entries; raises OSError when the disk refuses."""
+        """Append one or more packed entries; raises OSError when the disk refuses, and then
+        none of them is in the file (so whoever counts them counts them as not kept)."""
         with self._lock:
             if self._file is None:
                 self._open()
             assert self._file is not None
-            self._file.write(packed)
+            file, start = self._file, self._size
+            try:
+                view = memoryview(packed)
+                while view:  # unbuffered: a short write (the disk filling up) is seen here
+                    view = view[file.write(view) :]
+            except OSError:
+                # A part of an entry would make the rest of the file unreadable: cut it off.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(file.fileno(), start)
+                    file.seek(start)
+                raise
             self._size += len(packed)
             if self._size >= ROTATE_BYTES:
                 self._complete()
@@ -66,8 +78,9 @@ class SpoolWriter:
         self._counter += 1
         name = f"{time.time_ns() // 1_000_000}-{self.host}-{self.pid}-{self._counter}"
         self._path = self.directory / f"{name}.part"
-        # Buffered: a write from the request path (queue full) is a memory copy, not a syscall.
-        self._file = self._path.open("xb", buffering=256 * 1024)
+        # Unbuffered: every write reaches the kernel, or fails, while its records are counted
+        # (the emitter spools whole batches; the request path only when the queue is full).
+        self._file = self._path.open("xb", buffering=0)
         self._opened = time.monotonic()
         self._size = 0
 
@@ -77,9 +90,10 @@ class SpoolWriter:
         file, path = self._file, self._path
         self._file = None
         self._path = None
-        file.flush()
-        os.fsync(file.fileno())
-        file.close()
+        try:
+            os.fsync(file.fileno())
+        finally:
+            file.close()
         final = path.with_suffix(".msgpack")
         os.replace(path, final)
         self.files_completed += 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
@@ -58,3 +60,36 @@ def test_rotates_by_age(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     writer.rotate_if_due()  # nothing open: nothing to do
     writer.close()
     assert writer.files_completed == 1
+
+
+class FillingDisk:
+    """A spool file on a disk with ``room`` bytes left: writes go short, then fail."""
+
+    def __init__(self, file: Any, room: int) -> None:
+        self.file = file
+        self.room = room
+
+    def write(self, data: memoryview) -> int:
+        if self.room <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = self.file.write(data[: self.room])
+        self.room -= n
+        return int(n)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.file, name)
+
+
+def test_a_full_disk_keeps_no_part_of_an_entry(tmp_path: Path) -> None:
+    writer = SpoolWriter(tmp_path, host="h", pid=1)
+    writer.write(entry(1))
+    real = writer._file
+    writer._file = FillingDisk(real, room=5)  # type: ignore[assignment]
+    with pytest.raises(OSError, match="No space"):
+        writer.write(entry(2))  # 5 bytes of it land, then the disk is full: cut off again
+    writer._file = real
+    writer.write(entry(3))  # room again
+    writer.close()
+    (done,) = (tmp_path / "api").glob("*.msgpack")
+    with done.open("rb") as fh:
+        assert [e[2]["seq"] for e in msgpack.Unpacker(fh)] == [1, 3]
