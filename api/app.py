@@ -13,6 +13,7 @@ from api.errors import ServiceError
 from api.exchange import SCOPE_KEY, failure
 from api.fastpath import PredlogApi
 from api.middleware import RequestLogMiddleware
+from api.registry import routes as admin_routes
 from api.routes import FAST_ROUTE_DOCS, fast_routes, install
 from api.runtime.registry import Registry
 from api.services import Services
@@ -49,6 +50,7 @@ def create_app(settings: ApiSettings | None = None, *, registry: Registry | None
     app.state.services = services
 
     install(app)
+    app.include_router(admin_routes.router)
     for kind in (ServiceError, StarletteHTTPException, RequestValidationError):
         app.add_exception_handler(kind, _error_response)
     app.add_middleware(RequestLogMiddleware, services=services)

@@ -13,7 +13,7 @@ from api.exchange import SCOPE_KEY
 from api.handlers import MetadataHandler, PredictionHandler
 from api.metrics import ApiMetrics
 from api.records import RequestLog
-from api.runtime.registry import Registry
+from api.runtime.registry import ModelRouter
 from api.services import Services
 from api.settings import ApiSettings
 
@@ -32,7 +32,7 @@ async def get_settings(services: ServicesDep) -> ApiSettings:
     return services.settings
 
 
-async def get_registry(services: ServicesDep) -> Registry:
+async def get_registry(services: ServicesDep) -> ModelRouter:
     """The model registry."""
     return services.registry
 
@@ -59,7 +59,7 @@ async def get_request_log(request: Request) -> RequestLog:
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
-RegistryDep = Annotated[Registry, Depends(get_registry)]
+RegistryDep = Annotated[ModelRouter, Depends(get_registry)]
 PredictionsDep = Annotated[PredictionHandler, Depends(get_predictions)]
 MetadataDep = Annotated[MetadataHandler, Depends(get_metadata)]
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]

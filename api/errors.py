@@ -49,6 +49,12 @@ class InvalidInputError(ServiceError):
     status_code = 422
 
 
+class ConflictError(ServiceError):
+    """The change does not fit the registry as it is (a version that exists, too many online)."""
+
+    status_code = 409
+
+
 class ModelNotReadyError(ServiceError):
     """The model exists but is not loaded yet (or is being unloaded)."""
 

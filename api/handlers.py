@@ -14,7 +14,7 @@ from api.inputs import decode, rows_of, to_array
 from api.metrics import ApiMetrics
 from api.records import RequestLog
 from api.runtime.model import ModelVersion, Output
-from api.runtime.registry import Registry
+from api.runtime.registry import ModelRouter
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class Limits:
 class PredictionHandler:
     """Runs predictions for the /predict family and shapes their answers."""
 
-    def __init__(self, registry: Registry, limits: Limits, metrics: ApiMetrics) -> None:
+    def __init__(self, registry: ModelRouter, limits: Limits, metrics: ApiMetrics) -> None:
         self.registry = registry
         self.limits = limits
         self.metrics = metrics
@@ -136,11 +136,11 @@ def sample_row(version: ModelVersion) -> list[float]:
 
 
 class MetadataHandler:
-    """Answers /metadata and /label from the registry (computed once: it does not change)."""
+    """Answers /metadata and /label from the registry (computed once per generation)."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: ModelRouter) -> None:
         self.registry = registry
-        self._metadata: dict[str, Any] | None = None
+        self._metadata: tuple[int, dict[str, Any]] | None = None
 
     def labels(self, model: str | None = None, version: str | None = None) -> dict[str, str]:
         """``GET /label``: class index -> label of a model version (default: the default model)."""
@@ -149,9 +149,10 @@ class MetadataHandler:
 
     def metadata(self) -> dict[str, Any]:
         """``GET /metadata``: the pattern's fields for the default model, plus what is served."""
-        if self._metadata is None:
-            self._metadata = self._build()
-        return self._metadata
+        generation = self.registry.generation
+        if self._metadata is None or self._metadata[0] != generation:
+            self._metadata = (generation, self._build())
+        return self._metadata[1]
 
     def _build(self) -> dict[str, Any]:
         registry = self.registry

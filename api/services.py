@@ -9,9 +9,13 @@ from api.emitter import RecordEmitter
 from api.handlers import Limits, MetadataHandler, PredictionHandler
 from api.metrics import ApiMetrics
 from api.records import RecordBuilder, RequestLog
-from api.runtime.registry import Registry
+from api.registry.admin import AdminHandler, import_directory
+from api.registry.live import LiveRegistry
+from api.registry.store import Identity, RegistryStore, wait_for_tables
+from api.runtime.registry import ModelRouter, Registry
 from api.settings import UNLOGGED_PATHS, ApiSettings
 from api.spool import SpoolWriter
+from sidecar.store.engine import make_engine
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +26,32 @@ class Services:
     def __init__(self, settings: ApiSettings, registry: Registry | None = None) -> None:
         self.settings = settings
         self.metrics = ApiMetrics()
-        self.registry = registry or Registry.from_directory(
-            settings.models_dir, weights=settings.weights or None, seed=settings.seed
-        )
+        self.builder = RecordBuilder()
+        self.store: RegistryStore | None = None
+        self.admin: AdminHandler | None = None
+        self.registry: ModelRouter
+        if registry is not None:
+            self.registry = registry
+        elif settings.store_url:  # the registry in the store: hot updates, the admin API
+            engine = make_engine(settings.store_url, pool_size=2, max_overflow=4)
+            self.store = RegistryStore(engine, max_online=settings.max_versions)
+            worker = Identity(self.builder.host, self.builder.pid, self.builder.run_id)
+            live = LiveRegistry(
+                self.store,
+                settings.bundle_cache,
+                worker,
+                poll_interval=settings.registry_poll,
+                seed=settings.seed,
+            )
+            self.registry = live
+            self.admin = AdminHandler(self.store, live, settings.max_bundle_bytes)
+        else:
+            self.registry = Registry.from_directory(
+                settings.models_dir, weights=settings.weights or None, seed=settings.seed
+            )
         limits = Limits(max_rows=settings.max_rows, max_batch_rows=settings.max_batch_rows)
         self.predictions = PredictionHandler(self.registry, limits, self.metrics)
         self.metadata = MetadataHandler(self.registry)
-        self.builder = RecordBuilder()
         self.emitter = RecordEmitter(
             settings.forward_address,
             SpoolWriter(settings.spool_dir, host=self.builder.host, pid=self.builder.pid),
@@ -41,14 +64,23 @@ class Services:
 
     def start(self) -> None:
         """Load every model version and start the emitter (lifespan startup)."""
+        if self.store is not None:
+            wait_for_tables(self.store, self.settings.store_wait)
+            if self.settings.models_dir.is_dir():
+                imported = import_directory(
+                    self.store, self.settings.models_dir, self.settings.weights
+                )
+                if imported:
+                    log.info("imported into the registry: %s", ", ".join(imported))
         self.registry.load()
         self.emitter.start()
         # Everything loaded so far lives as long as the process: keep it out of the cyclic
         # GC's full collections, which otherwise walk it all (tens of ms: a p99 spike).
         gc.freeze()
+        served = self.registry.names() if self.registry.ready else []
         log.info(
             "api ready: models %s, forwarding to %s, spool %s",
-            {n: [v.version for v in self.registry.versions(n)] for n in self.registry.names()},
+            {n: [v.version for v in self.registry.versions(n)] for n in served},
             self.settings.forward,
             self.emitter.spool.directory,
         )

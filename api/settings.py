@@ -53,6 +53,18 @@ class ApiSettings(PredlogSettings):
     """Seed of the weighted version choice, for reproducible tests."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Server log level (the access log is off)."""
+    store_url: str | None = Field(default=None, validation_alias=shared("STORE_URL", "API"))
+    """Store holding the model registry (hot updates, admin API); unset: serve models_dir."""
+    bundle_cache: Path = Path("var/bundles")
+    """Where a worker unpacks the registry's bundles before it loads them."""
+    registry_poll: float = Field(default=1.0, gt=0)
+    """Seconds between a worker's reads of the registry's generation."""
+    store_wait: float = Field(default=60.0, ge=0)
+    """Seconds to wait at start for the registry's tables (the sidecar creates them)."""
+    max_versions: int = Field(default=6, ge=1)
+    """Most versions of one model online (deploying, serving or shadow)."""
+    max_bundle_bytes: int = Field(default=256 << 20, ge=1024)
+    """Largest bundle upload, in bytes (packed and unpacked)."""
 
     @field_validator("weights", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from api.errors import BundleError, ModelNotFoundError, ModelNotReadyError
 from api.runtime.bundle import find_bundles, load_manifest
@@ -29,6 +30,26 @@ class _Model:
     weights: dict[str, float]  # normalised, sums to 1
     routed: tuple[ModelVersion, ...]  # versions with a weight above zero
     cumulative: tuple[float, ...]  # running sums of their weights, last one 1.0
+
+
+class ModelRouter(Protocol):
+    """What the handlers ask of the served versions: a fixed ``Registry``, or a live one."""
+
+    generation: int
+    """Changes whenever the served versions do."""
+
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def default_name(self) -> str: ...
+    def names(self) -> list[str]: ...
+    def versions(self, name: str) -> list[ModelVersion]: ...
+    def weights(self, name: str) -> dict[str, float]: ...
+    def choose(
+        self, name: str | None = None, version: str | None = None
+    ) -> tuple[ModelVersion, Routing]: ...
+    def load(self) -> None: ...
+    def unload(self) -> None: ...
 
 
 class Registry:
@@ -53,6 +74,7 @@ class Registry:
         weights = dict(weights or {})
         _check_weights(grouped, weights)
         self._models = {name: _build(name, grouped[name], weights) for name in sorted(grouped)}
+        self.generation = 0
         self._random = random.Random(seed)  # noqa: S311 - traffic split, not security
 
     @classmethod

@@ -49,11 +49,17 @@ def command(
     upgrade(engine)
     engine.dispose()
     # The parts meet on one host: the api sends to this sidecar and spools where it reads,
-    # the dashboard reads this store and these bundles.
+    # serves the model registry in this store, and the dashboard reads this store and these
+    # bundles.
     host = run.host
     sidecar = sidecar.model_copy(update={"host": host})
     api = api.model_copy(
-        update={"host": host, "forward": f"{host}:{sidecar.port}", "spool_dir": sidecar.spool_dir}
+        update={
+            "host": host,
+            "forward": f"{host}:{sidecar.port}",
+            "spool_dir": sidecar.spool_dir,
+            "store_url": sidecar.store_url,
+        }
     )
     shown = dashboard.model_copy(
         update={"host": host, "store_url": sidecar.store_url, "models_dir": api.models_dir}

@@ -3,7 +3,10 @@
 Times are stored as UTC timestamps. ``predictions`` holds one row per request;
 ``rollups`` one row per minute, model, version, endpoint and status, with latency and
 outlier-score histograms; ``dead_letters`` what failed validation; ``streams`` the
-per-process sequence bookkeeping from which lost records are counted.
+per-process sequence bookkeeping from which lost records are counted. The model registry
+(``model_versions``, ``bundle_files``, ``traffic_splits``, ``deploy_events``,
+``registry_generation``, ``registry_workers``) is what every api worker of every replica
+serves from; the api's ``api.registry`` reads and changes it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -181,9 +185,101 @@ class Stream(Base):
     received: Mapped[int] = mapped_column(BigInteger)
 
 
+class ModelVersionRow(Base):
+    """One version of one model in the registry: its state, weight and manifest."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    """deploying, serving, shadow, failed or retired."""
+    weight: Mapped[float] = mapped_column(Float)
+    """Its share of the model's weighted traffic, relative to the other serving versions."""
+    shadow_fraction: Mapped[float] = mapped_column(Float, server_default="0")
+    manifest: Mapped[str] = mapped_column(Text)
+    """``manifest.json`` as uploaded; its ``files`` name the bundle_files by sha256."""
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("model", "version"),)
+
+
+class BundleFile(Base):
+    """The bytes of one bundle file, addressed by their sha256 (shared between versions)."""
+
+    __tablename__ = "bundle_files"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TrafficSplit(Base):
+    """Every traffic split a model has had, newest last (``rollback`` restores the one before)."""
+
+    __tablename__ = "traffic_splits"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    weights: Mapped[Any] = mapped_column(JSONType)
+    """version -> weight."""
+
+    __table_args__ = (Index(None, "model", "id"),)
+
+
+class DeployEvent(Base):
+    """The deploy log: uploaded, checked, serving, loaded on a worker, weights, failed, ..."""
+
+    __tablename__ = "deploy_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    model: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "model", "version", "id"),)
+
+
+class RegistryGeneration(Base):
+    """One row (id 1): bumped by every registry change; workers poll it to see one."""
+
+    __tablename__ = "registry_generation"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class RegistryWorker(Base):
+    """Which generation each api worker (host, pid, run) serves, and when it last said so."""
+
+    __tablename__ = "registry_workers"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+
+
 metadata = Base.metadata
 # Typed as Table (not FromClause) so that insert(), .c and friends type-check in callers.
 predictions = cast(Table, Prediction.__table__)
 rollups = cast(Table, Rollup.__table__)
 dead_letters = cast(Table, DeadLetter.__table__)
 streams = cast(Table, Stream.__table__)
+model_versions = cast(Table, ModelVersionRow.__table__)
+bundle_files = cast(Table, BundleFile.__table__)
+traffic_splits = cast(Table, TrafficSplit.__table__)
+deploy_events = cast(Table, DeployEvent.__table__)
+registry_generation = cast(Table, RegistryGeneration.__table__)
+registry_workers = cast(Table, RegistryWorker.__table__)
