@@ -11,7 +11,8 @@ from api.metrics import ApiMetrics
 from api.records import RecordBuilder, RequestLog
 from api.registry.admin import AdminHandler, import_directory
 from api.registry.live import LiveRegistry
-from api.registry.store import Identity, RegistryStore, wait_for_tables
+from api.registry.rows import Identity
+from api.registry.store import RegistryStore, wait_for_tables
 from api.runtime.registry import ModelRouter, Registry
 from api.settings import UNLOGGED_PATHS, ApiSettings
 from api.spool import SpoolWriter

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from api.errors import BundleError, InvalidInputError, PayloadTooLargeError
 from api.registry.archive import unpack
 from api.registry.live import LiveRegistry, load_checked
-from api.registry.store import RegistryStore, VersionRow, check_name
+from api.registry.rows import VersionRow, check_name
+from api.registry.store import RegistryStore
 from api.runtime.bundle import find_bundles, load_manifest
 
 Mode = Literal["add", "replace", "shadow"]

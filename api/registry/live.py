@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from api.errors import BundleError, ModelNotReadyError
-from api.registry.store import Identity, RegistryStore, Snapshot, VersionRow, now
+from api.registry.rows import Identity, Snapshot, VersionRow, now
+from api.registry.store import RegistryStore
 from api.runtime.bundle import MANIFEST, BundleManifest, load_manifest
 from api.runtime.model import ModelVersion, OnnxModelVersion
 from api.runtime.registry import Registry

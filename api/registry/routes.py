@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ModelNotReadyError, PayloadTooLargeError, ServiceError
 from api.http import json_response
 from api.registry.admin import AdminHandler
-from api.registry.store import SAFE_NAME
+from api.registry.rows import SAFE_NAME
 
 NamePath = Annotated[str, Path(pattern=SAFE_NAME.pattern, max_length=128)]
 ActorHeader = Annotated[
