@@ -1,0 +1,84 @@
+"""Scenarios 1 and 3: the sidecar stopped (SIGTERM) or killed (SIGKILL) under load.
+
+With acks (``api.acksender``), what the sidecar had read but not made safe when it died is
+sent again or spooled by the api: nothing answered is lost, nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.faults.harness import System, under_load
+
+
+def restart(system: System, sig: signal.Signals, down: float) -> None:
+    system.sidecar.stop(sig)
+    time.sleep(down)
+    system.sidecar.start()
+
+
+def check(system: System, scenario: str, store: str, answers: object) -> None:
+    from tests.faults.harness import Answers
+
+    assert isinstance(answers, Answers)
+    figures = system.ledger().figures(scenario, store, answers)
+    assert figures.answered == figures.sent > 0
+    assert set(answers.statuses) == {200}
+    assert figures.lost == 0, figures
+    assert figures.duplicated == 0
+    assert figures.counted == 0
+
+
+def test_sidecar_sigterm_and_restart_under_load(sqlite_store: str, tmp_path: Path) -> None:
+    system = System(sqlite_store, tmp_path).start()
+    try:
+        answers = under_load(
+            system.api.url, 150, 10, [(3, lambda: restart(system, signal.SIGTERM, 1.0))]
+        )
+        check(system, "1. sidecar SIGTERM, restarted at once", "sqlite", answers)
+    finally:
+        system.stop()
+
+
+def test_sidecar_sigkill_under_load(sqlite_store: str, tmp_path: Path) -> None:
+    system = System(sqlite_store, tmp_path).start()
+    try:
+        kill = lambda: restart(system, signal.SIGKILL, 0.5)  # noqa: E731
+        answers = under_load(system.api.url, 150, 12, [(3, kill), (7, kill)])
+        assert system.sidecar.starts == 3
+        check(system, "3. sidecar SIGKILL twice, restarted", "sqlite", answers)
+    finally:
+        system.stop()
+
+
+@pytest.mark.faults_long
+@pytest.mark.timeout(600)
+def test_sidecar_down_30s_under_load(sqlite_store: str, tmp_path: Path) -> None:
+    system = System(sqlite_store, tmp_path).start()
+    try:
+        answers = under_load(
+            system.api.url, 200, 60, [(10, lambda: restart(system, signal.SIGTERM, 30.0))]
+        )
+        check(system, "1. sidecar down 30 s (api spools)", "sqlite", answers)
+    finally:
+        system.stop()
+
+
+@pytest.mark.faults_long
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_sidecar_sigkill_five_times_under_load(
+    store: str, sqlite_store: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = sqlite_store if store == "sqlite" else request.getfixturevalue("pg_store")
+    system = System(url, tmp_path).start()
+    try:
+        kill = lambda: restart(system, signal.SIGKILL, 1.0)  # noqa: E731
+        answers = under_load(system.api.url, 300, 60, [(at, kill) for at in (8, 18, 28, 38, 48)])
+        check(system, "3. sidecar SIGKILL 5 times in 60 s", store, answers)
+    finally:
+        system.stop()
