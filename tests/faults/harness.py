@@ -451,6 +451,9 @@ class Ledger:
                 30,
                 "the sidecar's missing-records metric agrees",
             )
+            extra.setdefault(
+                "store_errors", int(self.sidecar.metric("predlog_sidecar_store_errors_total"))
+            )
             extra.setdefault("resends_absorbed", int(self.sidecar.metric(
                 "predlog_sidecar_records_duplicate_total")))  # fmt: skip
         figures = Figures(
@@ -465,6 +468,7 @@ class Ledger:
             counted=counted,
             extra={"statuses": answers.statuses, **extra},
         )
+        figures.extra["uncounted"] = max(0, figures.lost - figures.counted)
         figures.record()
         return figures
 
