@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, str] = {
     "dashboard": "Serve the monitoring dashboard.",
     "db": "Create or migrate the log store's schema.",
     "load": "Generate load against a running api.",
+    "models": "Deploy, weigh, promote, roll back and retire model versions.",
     "query": "Read the log store from the command line.",
     "run": "Start every part on one machine.",
     "sidecar": "Receive log records and store them.",
