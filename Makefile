@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install models run test test-fast lint format bench lock clean system-deps
+.PHONY: install models run test test-fast faults lint format bench lock clean system-deps
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -64,6 +64,13 @@ format: install
 ## test: lint, then the whole suite
 test: install system-deps models lint
 	$(BIN)/pytest
+
+## faults: the long fault scenarios (tests/faults, about 25 minutes: a 10-minute soak among
+## them); their figures go to test-output/faults/results.jsonl (the short ones run in test)
+faults: install models
+	rm -f test-output/faults/results.jsonl
+	$(BIN)/pytest tests/faults -m "faults_long or not faults_long" $(PYTEST_ARGS)
+	$(BIN)/python -m tests.faults.report
 
 ## bench: the figures in the README
 bench: install system-deps models

@@ -124,7 +124,7 @@ def schemathesis(url: str, examples: int) -> subprocess.CompletedProcess[str]:
     st = Path(sys.executable).parent / "st"
     return subprocess.run(
         [str(st), "run", f"{url}/openapi.json", "--checks", "not_a_server_error",
-         "-n", str(examples), "--no-color"],
+         "-n", str(examples)],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 
