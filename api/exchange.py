@@ -40,8 +40,9 @@ class Reply:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
-def begin(scope: Scope) -> RequestLog:
-    """A new job_id and the request's log entry, with the headers the record needs."""
+def begin(scope: Scope, sticky_header: bytes = b"") -> RequestLog:
+    """A new job_id and the request's log entry, with the headers the record and the
+    routing need (``sticky_header``: lower-case name of the sticky-routing header, or b"")."""
     request_log = RequestLog(new_job_id(), scope["method"], scope["path"])
     for name, value in scope["headers"]:
         if name == b"content-type":
@@ -50,6 +51,10 @@ def begin(scope: Scope) -> RequestLog:
             request_log.content_length = int(value) if value.isdigit() else None
         elif name == b"x-request-id":
             request_log.request_id = value.decode("latin-1")
+        elif name == b"x-model-version":
+            request_log.pinned = value.decode("latin-1")
+        if name == sticky_header:
+            request_log.sticky = value.decode("latin-1")
     return request_log
 
 

@@ -58,6 +58,7 @@ class PredlogApi(FastAPI):
         """Route objects that describe the fast routes to the OpenAPI schema (never mounted)."""
         self._finish = services.finish
         self._max_body = services.settings.max_body_bytes
+        self._sticky = (services.settings.sticky_header or "").lower().encode("latin-1")
         self._documented_into: dict[str, Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,7 +76,7 @@ class PredlogApi(FastAPI):
         self, scope: Scope, receive: Receive, send: Send, endpoint: str, answer: Answer
     ) -> None:
         """Answer one request on a prediction route and emit its record."""
-        request_log = begin(scope)
+        request_log = begin(scope, self._sticky)
         reply = Reply(500, b"")
         try:
             try:

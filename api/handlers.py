@@ -10,11 +10,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from api.errors import InvalidInputError
 from api.inputs import decode, rows_of, to_array
 from api.metrics import ApiMetrics
 from api.records import RequestLog
 from api.runtime.model import ModelVersion, Output
 from api.runtime.registry import ModelRouter
+from api.schemas import MAX_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,16 @@ class PredictionHandler:
         self.limits = limits
         self.metrics = metrics
 
+    def route(self, log: RequestLog, model: str | None, version: str | None) -> ModelVersion:
+        """The version that answers ``log``: pinned by the query or ``X-Model-Version``, else
+        sticky or weighted; notes the choice in ``log``."""
+        pinned = version if version is not None else log.pinned
+        if pinned is not None and len(pinned) > MAX_NAME:
+            raise InvalidInputError(f"X-Model-Version is longer than {MAX_NAME} characters")
+        chosen, routing = self.registry.choose(model, pinned, log.sticky)
+        log.model, log.version, log.routing = chosen.name, chosen.version, routing
+        return chosen
+
     def infer(
         self,
         log: RequestLog,
@@ -42,8 +54,7 @@ class PredictionHandler:
         max_rows: int,
     ) -> tuple[ModelVersion, Output, int]:
         """Choose a version, validate ``body`` against it, predict; fills ``log`` as it goes."""
-        chosen, routing = self.registry.choose(model, version)
-        log.model, log.version, log.routing = chosen.name, chosen.version, routing
+        chosen = self.route(log, model, version)
         rows = rows_of(decode(body), chosen.manifest.n_features, max_rows, log.endpoint)
         return self.infer_rows(log, chosen, rows)
 
@@ -101,8 +112,7 @@ class PredictionHandler:
         self, log: RequestLog, model: str | None, version: str | None
     ) -> dict[str, Any]:
         """``GET /predict/test``: ``/predict`` on the model's sample row."""
-        chosen, routing = self.registry.choose(model, version)
-        log.model, log.version, log.routing = chosen.name, chosen.version, routing
+        chosen = self.route(log, model, version)
         _, _, n = self.infer_rows(log, chosen, [sample_row(chosen)])
         return self._answer(log, chosen, n, [r["prediction"] for r in log.results or ()])
 

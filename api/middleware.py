@@ -25,12 +25,13 @@ class RequestLogMiddleware:
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
         self.services = services
+        self.sticky = (services.settings.sticky_header or "").lower().encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_log = begin(scope)
+        request_log = begin(scope, self.sticky)
         scope[SCOPE_KEY] = request_log
         job_header = (b"x-job-id", request_log.job_id.encode())
         status = 500

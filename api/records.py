@@ -34,10 +34,12 @@ class RequestLog:
         "job_id",
         "method",
         "model",
+        "pinned",
         "request_id",
         "results",
         "routing",
         "started",
+        "sticky",
         "version",
     )
 
@@ -48,6 +50,10 @@ class RequestLog:
         self.method = method
         self.endpoint = endpoint
         self.request_id: str | None = None
+        self.pinned: str | None = None
+        """The version the ``X-Model-Version`` header asks for, if any."""
+        self.sticky: str | None = None
+        """The value of the configured sticky-routing header, if the request carries it."""
         self.content_type: str | None = None
         self.content_length: int | None = None
         self.model: str | None = None

@@ -59,6 +59,7 @@ class Services:
             queue_size=settings.queue_size,
             timeout=settings.emit_timeout,
             retry_interval=settings.retry_interval,
+            acks=settings.forward_acks,
             on_outcome=self.metrics.observe_record,
             on_tick=self.metrics.flush,  # metrics reach prometheus off the event loop
         )

@@ -49,8 +49,12 @@ class ApiSettings(PredlogSettings):
     """Socket timeout of the fluent sender, in seconds."""
     retry_interval: float = Field(default=1.0, ge=0)
     """Seconds after a failed send during which records go to the spool without a retry."""
+    forward_acks: bool = True
+    """Ask the receiver to ack each write (forward protocol chunk); off for one that cannot."""
     seed: int | None = None
     """Seed of the weighted version choice, for reproducible tests."""
+    sticky_header: str | None = None
+    """Route requests by this header's value (e.g. x-request-id): one value, one version."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Server log level (the access log is off)."""
     store_url: str | None = Field(default=None, validation_alias=shared("STORE_URL", "API"))

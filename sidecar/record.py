@@ -25,7 +25,7 @@ TAG = "predlog.prediction"
 SCHEMA_VERSION: Literal[1] = 1
 """Bumped on every incompatible change of the record's fields."""
 
-Routing = Literal["weighted", "pinned", "shadow"]
+Routing = Literal["weighted", "pinned", "sticky", "shadow"]
 
 MAX_EPOCH = 253_370_764_800.0
 """Event times are before this (year 9999 begins): every store and platform holds them."""

@@ -178,10 +178,10 @@ class LiveRegistry:
         return table
 
     def choose(
-        self, name: str | None = None, version: str | None = None
+        self, name: str | None = None, version: str | None = None, sticky: str | None = None
     ) -> tuple[ModelVersion, Routing]:
-        """The version that answers: ``version`` if given ("pinned"), else drawn by weight."""
-        return self.current().choose(name, version)
+        """The version that answers, as ``Registry.choose`` says."""
+        return self.current().choose(name, version, sticky)
 
     @property
     def ready(self) -> bool:

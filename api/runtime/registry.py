@@ -6,6 +6,7 @@ import bisect
 import math
 import random
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,7 @@ class ModelRouter(Protocol):
     def versions(self, name: str) -> list[ModelVersion]: ...
     def weights(self, name: str) -> dict[str, float]: ...
     def choose(
-        self, name: str | None = None, version: str | None = None
+        self, name: str | None = None, version: str | None = None, sticky: str | None = None
     ) -> tuple[ModelVersion, Routing]: ...
     def load(self) -> None: ...
     def unload(self) -> None: ...
@@ -131,16 +132,22 @@ class Registry:
         return dict(self._model(name).weights)
 
     def choose(
-        self, name: str | None = None, version: str | None = None
+        self, name: str | None = None, version: str | None = None, sticky: str | None = None
     ) -> tuple[ModelVersion, Routing]:
-        """The version that answers: ``version`` if given ("pinned"), else drawn by weight."""
+        """The version that answers: ``version`` if given ("pinned"); else by weight, drawn
+        at random or, with a ``sticky`` key, from its hash (one key, one version, in every
+        process, while the split stays)."""
         model_name = self.default_name if name is None else name
         model = self._model(model_name)
         routing: Routing
         if version is None:
-            i = bisect.bisect_right(model.cumulative, self._random.random())
-            # random() < 1.0 == cumulative[-1], so i is in range; min() guards float rounding
-            chosen, routing = model.routed[min(i, len(model.routed) - 1)], "weighted"
+            if sticky is None:
+                point, routing = self._random.random(), "weighted"
+            else:
+                point, routing = zlib.crc32(sticky.encode()) / 4294967296.0, "sticky"
+            i = bisect.bisect_right(model.cumulative, point)
+            # point < 1.0 == cumulative[-1], so i is in range; min() guards float rounding
+            chosen = model.routed[min(i, len(model.routed) - 1)]
         else:
             found = model.versions.get(version)
             if found is None:

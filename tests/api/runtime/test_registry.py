@@ -155,3 +155,21 @@ def test_from_directory(models_dir: Path) -> None:
     counts = draw(registry, 5_000)
     assert counts["1"] / 5_000 == pytest.approx(0.9, abs=0.03)
     registry.unload()
+
+
+def test_sticky_keys_reach_one_version_and_follow_the_weights() -> None:
+    versions = [fixed_version("m", "1"), fixed_version("m", "2")]
+    registry = Registry(versions, {"1": 0.7, "2": 0.3}, seed=1)
+    again = Registry([fixed_version("m", "1"), fixed_version("m", "2")], {"1": 0.7, "2": 0.3})
+    counts: Counter[str] = Counter()
+    for i in range(5_000):
+        key = f"request-{i}"
+        first, routing = registry.choose(sticky=key)
+        assert routing == "sticky"
+        # the same key, in another registry (another process): the same version, every time
+        assert registry.choose(sticky=key)[0].version == first.version
+        assert again.choose(sticky=key)[0].version == first.version
+        counts[first.version] += 1
+    assert counts["1"] / 5_000 == pytest.approx(0.7, abs=0.03)
+    pinned, routing = registry.choose(version="2", sticky="request-1")
+    assert (pinned.version, routing) == ("2", "pinned")  # a pin wins over stickiness
