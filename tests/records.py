@@ -3,7 +3,8 @@
 - ``make_record``: the n-th record, deterministic and varied (rows, scores, versions), any
   field overridden; ``error_record``: a failed request;
 - ``wire_record``: a record as the api sends it now (a plain dict, a fresh job_id, the
-  current time), for tests that send records to a sidecar.
+  current time), for tests that send records to a sidecar; the same one the sidecar
+  benchmark's senders send.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from bench.fluentload import template
 from sidecar.record import PredictionRecord, RowResult
 
 T0 = 1_763_900_000.0
@@ -80,21 +82,9 @@ def error_record(n: int, status: int = 422, **overrides: Any) -> PredictionRecor
 def wire_record(
     seq: int, *, job_id: str | None = None, host: str = "test-host", pid: int = 1
 ) -> dict[str, Any]:
-    """A valid record as the api sends it (a plain dict): one iris/1 row, timed now."""
-    return make_record(
-        seq,
-        job_id=job_id or str(uuid.uuid4()),
-        request_id=None,
-        event_time=time.time(),
-        version="1",
-        inputs=[[5.1, 3.5, 1.4, 0.2]],
-        results=[
-            RowResult(
-                prediction=[0.9, 0.05, 0.05], label="setosa", outlier_score=0.1, is_outlier=False
-            )
-        ],
-        latency_ms=1.5,
-        inference_ms=0.4,
-        host=host,
-        pid=pid,
-    ).to_wire()
+    """A valid record as the api sends it (a plain dict): the sidecar benchmark's one iris/1
+    row (``bench.fluentload.template``), a fresh job_id, timed now."""
+    record = template()
+    record.update(job_id=job_id or str(uuid.uuid4()), event_time=time.time(), seq=seq)
+    record.update(host=host, pid=pid)
+    return record
