@@ -52,9 +52,15 @@ class PredictionHandler:
         model: str | None,
         version: str | None,
         max_rows: int,
+        needs_labels: bool = False,
     ) -> tuple[ModelVersion, Output, int]:
         """Choose a version, validate ``body`` against it, predict; fills ``log`` as it goes."""
         chosen = self.route(log, model, version)
+        if needs_labels and chosen.manifest.is_regressor:
+            raise InvalidInputError(
+                f"model {chosen.name} version {chosen.version} is a regressor: no labels "
+                "(POST /predict answers its values)"
+            )
         rows = rows_of(decode(body), chosen.manifest.n_features, max_rows, log.endpoint)
         return self.infer_rows(log, chosen, rows)
 
@@ -70,12 +76,18 @@ class PredictionHandler:
         labels = chosen.manifest.labels
         scores = out.outlier_score.tolist()
         flags = out.is_outlier.tolist()
-        log.results = [
-            {"prediction": p, "label": labels[k], "outlier_score": s, "is_outlier": f}
-            for p, k, s, f in zip(
-                out.proba.tolist(), out.label_index.tolist(), scores, flags, strict=True
-            )
-        ]
+        if chosen.manifest.is_regressor:  # one value per row, no label
+            log.results = [
+                {"prediction": p, "outlier_score": s, "is_outlier": f}
+                for p, s, f in zip(out.proba.tolist(), scores, flags, strict=True)
+            ]
+        else:
+            log.results = [
+                {"prediction": p, "label": labels[k], "outlier_score": s, "is_outlier": f}
+                for p, k, s, f in zip(
+                    out.proba.tolist(), out.label_index.tolist(), scores, flags, strict=True
+                )
+            ]
         self.metrics.observe_rows(chosen.name, chosen.version, len(flags), sum(flags))
         return chosen, out, len(flags)
 
@@ -89,8 +101,11 @@ class PredictionHandler:
     def predict_label(
         self, log: RequestLog, body: bytes, model: str | None, version: str | None
     ) -> dict[str, Any]:
-        """``POST /predict/label``: the most probable label and its probability."""
-        chosen, _, n = self.infer(log, body, model, version, self.limits.max_rows)
+        """``POST /predict/label``: the most probable label and its probability (a regressor
+        has no labels: 422)."""
+        chosen, _, n = self.infer(
+            log, body, model, version, self.limits.max_rows, needs_labels=True
+        )
         predictions = [
             {"proba": max(r["prediction"]), "label": r["label"]} for r in log.results or ()
         ]
@@ -170,7 +185,8 @@ class MetadataHandler:
         manifest = default.manifest
         sample = sample_row(default)
         out = default.predict(to_array([sample]))
-        n_labels = len(manifest.labels)
+        # a regressor answers one value per row
+        n_labels = 1 if manifest.is_regressor else len(manifest.labels)
         return {
             "data_type": manifest.dtype,
             "data_structure": f"(1,{manifest.n_features})",
@@ -192,6 +208,9 @@ class MetadataHandler:
                 }
                 for name in registry.names()
             },
-            "feature_stats": [s.model_dump() for s in manifest.feature_stats],
+            # the drift histograms stay in the bundle: /metadata keeps its shape
+            "feature_stats": [
+                s.model_dump(exclude={"bin_edges", "bin_counts"}) for s in manifest.feature_stats
+            ],
             "sample_rows": manifest.sample_rows,
         }

@@ -45,7 +45,8 @@ class PredictResponse(BaseModel):
 
     job_id: str
     prediction: list[float] | list[list[float]]
-    """Class probabilities in label order (a list of them for several rows)."""
+    """Class probabilities in label order, or a regressor's ``[value]`` (a list of them for
+    several rows)."""
     is_outlier: bool | list[bool]
     outlier_score: float | list[float]
     """In [0, 1]; higher is more unusual."""
@@ -90,9 +91,9 @@ class RowResult(BaseModel):
     """What the model answered for one input row (the log record's ``RowResult`` too)."""
 
     prediction: list[float]
-    """Class probabilities, in label order."""
-    label: str
-    """The most probable class's label."""
+    """Class probabilities, in label order; a regressor's ``[value]``."""
+    label: str | None = None
+    """The most probable class's label (absent for a regressor)."""
     outlier_score: float = Field(ge=0.0, le=1.0)
     """Outlier score in [0, 1]; higher is more unusual."""
     is_outlier: bool

@@ -12,6 +12,7 @@ import click
 
 SUBCOMMANDS: dict[str, str] = {
     "api": "Serve the inference API.",
+    "bundle": "Turn a fitted scikit-learn model or an ONNX file into a model bundle.",
     "dashboard": "Serve the monitoring dashboard.",
     "db": "Create or migrate the log store's schema.",
     "load": "Generate load against a running api.",

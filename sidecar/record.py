@@ -44,9 +44,9 @@ class RowResult(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, g
     """What the model answered for one input row."""
 
     prediction: list[Finite]
-    """Class probabilities, in label order."""
-    label: str
-    """The most probable class's label."""
+    """A classifier's class probabilities, in label order; a regressor's one value."""
+    label: str | None = None
+    """The most probable class's label (a classifier's; None from a regressor)."""
     outlier_score: Annotated[float, Meta(ge=0.0, le=1.0)]
     """Outlier score in [0, 1]; higher is more unusual."""
     is_outlier: bool

@@ -6,11 +6,13 @@ The api scores with ``api.runtime.outlier``; the formulas there reproduce pyod's
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from pyod.models.hbos import HBOS
 from pyod.models.knn import KNN
 from pyod.models.mcd import MCD
 
@@ -29,7 +31,7 @@ THRESHOLD_SCORE = 0.7
 class FittedDetector:
     """A fitted pyod detector and its serve-time form."""
 
-    kind: Literal["knn", "mahalanobis"]
+    kind: Literal["knn", "mahalanobis", "hbos"]
     algorithm: str
     params: dict[str, npt.NDArray[Any]]
     contamination: float
@@ -49,8 +51,16 @@ class FittedDetector:
         out: F64 = np.asarray(self.pyod_model.decision_function(x), dtype=np.float64)
         return out
 
+    @property
+    def has_onnx(self) -> bool:
+        """Whether the raw score has an ONNX form (a detector file of its own, or nodes in the
+        combined graph); hbos is scored from its npz parameters only."""
+        return self.kind in ("knn", "mahalanobis")
+
     def to_onnx(self) -> bytes:
         """The raw-score function as an ONNX graph (float32 ``input`` -> float64 ``raw`` (n,))."""
+        if not self.has_onnx:
+            raise ValueError(f"a {self.kind} detector has no ONNX form: write it as npz")
         key = "location" if self.kind == "mahalanobis" else "mean"
         return detector_model(self, len(self.params[key]))
 
@@ -129,3 +139,50 @@ def fit_mcd(x: F64, contamination: float = 0.05, random_state: int = 0) -> Fitte
         slope,
         model,
     )
+
+
+def fit_hbos(
+    x: F64, contamination: float = 0.05, n_bins: int = 10, alpha: float = 0.1, tol: float = 0.5
+) -> FittedDetector:
+    """pyod HBOS with ``n_bins`` equal-width bins per feature; serve-time parameters are the
+    bin edges, log2(density + alpha) per bin and ``tol`` (``api.runtime.outlier.HbosScorer``)."""
+    model = HBOS(n_bins=n_bins, alpha=alpha, tol=tol, contamination=contamination).fit(x)
+    raw_threshold = float(model.threshold_)
+    center, slope = logistic_map(
+        np.asarray(model.decision_scores_, dtype=np.float64), raw_threshold
+    )
+    params = {
+        "edges": np.asarray(model.bin_edges_, dtype=np.float64),
+        "log_density": np.log2(np.asarray(model.hist_, dtype=np.float64) + alpha),
+        "tol": np.array(float(tol)),
+    }
+    return FittedDetector(
+        "hbos",
+        "pyod.models.hbos.HBOS",
+        params,
+        contamination,
+        raw_threshold,
+        center,
+        slope,
+        model,
+    )
+
+
+DETECTORS: dict[str, Callable[[F64, float], FittedDetector]] = {
+    "knn": fit_knn,
+    "mcd": fit_mcd,
+    "hbos": fit_hbos,
+}
+"""The pyod detectors a bundle can carry (``predlog bundle --detector``): each is served
+from numpy parameters or ONNX, without pyod. Others (IForest, LOF, ...) have no such form."""
+
+
+def fit_detector(name: str, x: F64, contamination: float = 0.05) -> FittedDetector:
+    """Fit the detector ``name`` (a key of DETECTORS); ValueError naming the choices if unknown."""
+    fit = DETECTORS.get(name.lower())
+    if fit is None:
+        raise ValueError(
+            f"detector {name!r} cannot be served without pyod; choose one of "
+            f"{', '.join(DETECTORS)} (exported to numpy/ONNX)"
+        )
+    return fit(x, contamination)

@@ -53,6 +53,8 @@ def raw_score_nodes(
     The logistic map multiplies the raw score by its slope: passing the slope as ``gain``
     folds that product into the constants, one node fewer on every request.
     """
+    if not detector.has_onnx:
+        raise ValueError(f"a {detector.kind} detector has no ONNX nodes")
     x = b.node("Cast", [input_name], "x64", to=TensorProto.DOUBLE)
     params = detector.params
     if detector.kind == "mahalanobis":
@@ -138,22 +140,33 @@ def detector_model(detector: FittedDetector, n_features: int) -> bytes:
 
 
 def combined_model(
-    classifier: bytes, detector: FittedDetector, input_name: str, proba_output: str
+    classifier: bytes,
+    detector: FittedDetector,
+    input_name: str,
+    proba_output: str,
+    regression: bool = False,
 ) -> bytes:
     """The classifier graph plus ``label_index``, ``outlier_score`` and ``is_outlier`` outputs.
 
     ``classifier`` is a serialized graph with one float32 input ``input_name`` and a
     probability output ``proba_output``; its other outputs (skl2onnx's labels) are dropped.
+    With ``regression``, ``proba_output`` is a regressor's value output and no
+    ``label_index`` is added.
     """
     model = onnx.load_model_from_string(classifier)
     source = model.graph
     proba = next((o for o in source.output if o.name == proba_output), None)
     if proba is None or [i.name for i in source.input] != [input_name]:
-        raise ValueError(f"the classifier graph has no {input_name!r} -> {proba_output!r}")
+        raise ValueError(f"the model graph has no {input_name!r} -> {proba_output!r}")
     b = _Builder("outlier/")
-    label = helper.make_node(
-        "ArgMax", [proba_output], [LABEL_OUTPUT], name=LABEL_OUTPUT, axis=1, keepdims=0
-    )
+    labels = [
+        helper.make_node(
+            "ArgMax", [proba_output], [LABEL_OUTPUT], name=LABEL_OUTPUT, axis=1, keepdims=0
+        )
+    ]
+    label_outputs = [helper.make_tensor_value_info(LABEL_OUTPUT, TensorProto.INT64, [None])]
+    if regression:
+        labels, label_outputs = [], []
     # outlier_score = 1 / (1 + exp(-slope * (raw - center))), as api.runtime.outlier.unit_score
     scaled_raw = raw_score_nodes(detector, input_name, b, gain=detector.slope)
     logit = b.node("Add", [scaled_raw, b.const("bias", -detector.slope * detector.center)], "logit")
@@ -163,12 +176,12 @@ def combined_model(
         "GreaterOrEqual", [SCORE_OUTPUT, threshold], [OUTLIER_OUTPUT], name=OUTLIER_OUTPUT
     )
     graph = helper.make_graph(
-        [*source.node, label, *b.nodes, score, flag],
+        [*source.node, *labels, *b.nodes, score, flag],
         f"{source.name}+{detector.kind}",
         list(source.input),
         [
             proba,
-            helper.make_tensor_value_info(LABEL_OUTPUT, TensorProto.INT64, [None]),
+            *label_outputs,
             helper.make_tensor_value_info(SCORE_OUTPUT, TensorProto.DOUBLE, [None]),
             helper.make_tensor_value_info(OUTLIER_OUTPUT, TensorProto.BOOL, [None]),
         ],

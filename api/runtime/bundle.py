@@ -3,15 +3,17 @@
 Layout (see docs/models.md)::
 
     <root>/<name>/<version>/manifest.json   this model, the file checksums
-                           /model.onnx      classifier: float32 (n, n_features) -> probabilities
-                                            (and, when combined, label index, outlier score, flag)
+                           /model.onnx      classifier: float32 (n, n_features) -> probabilities;
+                                            regressor: -> values (n, 1) (and, when combined,
+                                            label index, outlier score, flag)
                            /detector.npz    outlier detector parameters (or detector.onnx)
-                           /labels.json     {"0": "setosa", ...}
+                           /labels.json     {"0": "setosa", ...} (classifiers only)
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +36,26 @@ class FeatureStats(BaseModel):
     std: float
     min: float
     max: float
+    bin_edges: list[float] | None = None
+    """Reference histogram for drift: increasing bin edges (``np.histogram``'s convention,
+    the last bin closed); None in bundles written before they were kept."""
+    bin_counts: list[int] | None = None
+    """Training rows per bin of ``bin_edges`` (one fewer than the edges)."""
+
+    @model_validator(mode="after")
+    def _bins(self) -> FeatureStats:
+        edges, counts = self.bin_edges, self.bin_counts
+        if (edges is None) != (counts is None):
+            raise ValueError(f"feature {self.name!r}: bin_edges and bin_counts go together")
+        if edges is not None and counts is not None:
+            if len(edges) < 2 or len(counts) != len(edges) - 1:
+                raise ValueError(
+                    f"feature {self.name!r}: {len(edges)} bin edges need {len(edges) - 1} "
+                    f"counts, not {len(counts)}"
+                )
+            if any(b <= a for a, b in itertools.pairwise(edges)):
+                raise ValueError(f"feature {self.name!r}: bin_edges must increase")
+        return self
 
 
 class DetectorSpec(BaseModel):
@@ -43,7 +65,7 @@ class DetectorSpec(BaseModel):
 
     file: str
     """Bundle-relative path: ``*.npz`` (numpy parameters) or ``*.onnx`` (output 0 = raw score)."""
-    kind: Literal["knn", "mahalanobis", "onnx"]
+    kind: Literal["knn", "mahalanobis", "hbos", "onnx"]
     """Scoring function: the npz kinds are implemented in ``api.runtime.outlier``."""
     algorithm: str = ""
     """What it was trained with, for people (e.g. ``pyod.models.knn.KNN``)."""
@@ -66,10 +88,13 @@ class BundleManifest(BaseModel):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     description: str = ""
+    task: Literal["classification", "regression"] = "classification"
+    """A classifier answers class probabilities and a label per row; a regressor one value."""
     feature_names: list[str] = Field(min_length=1)
     input_shape: list[int | None]
     dtype: Literal["float32"] = "float32"
-    labels: list[str] = Field(min_length=1)
+    labels: list[str] = Field(default_factory=list)
+    """Class names by index (a classifier has at least one; a regressor none)."""
     outlier_threshold: float = Field(ge=0, le=1)
     """``is_outlier = outlier_score >= outlier_threshold`` (score space, [0, 1])."""
     feature_stats: list[FeatureStats]
@@ -83,6 +108,8 @@ class BundleManifest(BaseModel):
     """Name of the classifier graph's float32 input."""
     proba_output: str = "probabilities"
     """Name of the classifier graph's (n, n_labels) probability output."""
+    value_output: str = "variable"
+    """Name of the regressor graph's float32 (n, 1) output of predicted values."""
     label_output: str | None = None
     """Graph output with the most probable class index, int64 (n,); None: argmax of the
     probabilities."""
@@ -95,11 +122,24 @@ class BundleManifest(BaseModel):
     detector: DetectorSpec
     trained_with: dict[str, str] = Field(default_factory=dict)
     """Package versions the bundle was trained and exported with."""
+    training_metrics: dict[str, float] = Field(default_factory=dict)
+    """Scores on the training data when its target was given: ``accuracy`` (classifier),
+    ``r2`` and ``mae`` (regressor); empty otherwise."""
 
     @property
     def n_features(self) -> int:
         """Number of input columns."""
         return len(self.feature_names)
+
+    @property
+    def is_regressor(self) -> bool:
+        """Whether the model answers one value per row (no labels)."""
+        return self.task == "regression"
+
+    @property
+    def prediction_output(self) -> str:
+        """The graph output ``predict`` answers: probabilities, or a regressor's values."""
+        return self.value_output if self.is_regressor else self.proba_output
 
     @model_validator(mode="after")
     def _consistent(self) -> BundleManifest:
@@ -109,7 +149,14 @@ class BundleManifest(BaseModel):
             raise ValueError("feature_stats must list feature_names in order")
         if self.outlier_output is not None and self.score_output is None:
             raise ValueError("outlier_output needs score_output")
-        for required in (self.model_file, self.labels_file, self.detector.file):
+        if self.is_regressor and (self.labels or self.label_output is not None):
+            raise ValueError("a regressor has no labels (nor a label_output)")
+        if not self.is_regressor and not self.labels:
+            raise ValueError("a classifier needs labels")
+        required_files = [self.model_file, self.detector.file]
+        if not self.is_regressor:
+            required_files.append(self.labels_file)
+        for required in required_files:
             if required not in self.files:
                 raise ValueError(f"files has no checksum for {required!r}")
         return self
@@ -155,7 +202,11 @@ def verify_files(bundle_dir: Path, manifest: BundleManifest) -> None:
 
 
 def read_labels(bundle_dir: Path, manifest: BundleManifest) -> list[str]:
-    """``labels.json`` as a list ordered by class index; BundleError if it disagrees."""
+    """``labels.json`` as a list ordered by class index; BundleError if it disagrees.
+
+    A regressor has no labels file: its labels are the empty list."""
+    if manifest.is_regressor:
+        return []
     path = bundle_dir / manifest.labels_file
     try:
         raw: Any = json.loads(path.read_text(encoding="utf-8"))

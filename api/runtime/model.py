@@ -19,15 +19,21 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 
+NO_LABELS: I64 = np.empty(0, dtype=np.int64)
+"""A regressor's ``label_index``: no classes, so no index (and nothing to index labels with)."""
+NO_LABELS.flags.writeable = False
+
 
 @dataclass(frozen=True, slots=True)
 class Output:
     """What one ``predict`` call returns, one entry per input row."""
 
     proba: F32
-    """float32 (n, n_labels) class probabilities."""
+    """A classifier's float32 (n, n_labels) class probabilities; a regressor's float32 (n, 1)
+    predicted values (the row's ``prediction`` either way)."""
     label_index: I64
-    """int64 (n,) index into ``manifest.labels`` (the most probable class)."""
+    """int64 (n,) index into ``manifest.labels`` (the most probable class); a regressor's is
+    ``NO_LABELS``, empty."""
     outlier_score: F64
     """float64 (n,) in [0, 1], higher = more unusual."""
     is_outlier: Bools
@@ -60,7 +66,8 @@ class ModelVersion:
         return Output(proba, label_index, score, score >= self.manifest.outlier_threshold)
 
     def classify(self, batch: F32) -> tuple[F32, I64]:
-        """Class probabilities (n, n_labels) and the most probable class index per row."""
+        """Class probabilities (n, n_labels) and the most probable class index per row; a
+        regressor's values (n, 1) and ``NO_LABELS``."""
         raise NotImplementedError
 
     def score_outliers(self, batch: F32) -> F64:
@@ -76,7 +83,8 @@ class ModelVersion:
 
 
 class OnnxModelVersion(ModelVersion):
-    """A bundle directory served with onnxruntime: classifier graph plus outlier detector.
+    """A bundle directory served with onnxruntime: classifier (or regressor) graph plus
+    outlier detector.
 
     When the manifest names the graph's label, score and flag outputs (a combined graph, as
     ``predlog train`` writes), ``predict`` is one onnxruntime call; otherwise the detector
@@ -131,7 +139,7 @@ class _Graph:
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         optional = (manifest.label_output, manifest.score_output, manifest.outlier_output)
-        wanted = [manifest.proba_output, *(name for name in optional if name is not None)]
+        wanted = [manifest.prediction_output, *(name for name in optional if name is not None)]
         if inputs != [manifest.input_name] or not set(wanted) <= set(outputs):
             raise BundleError(
                 f"{bundle_dir}: graph inputs {inputs} / outputs {outputs} do not match the "
@@ -146,15 +154,19 @@ class _Graph:
         self.has_label = manifest.label_output is not None
         self.has_score = manifest.score_output is not None
         self.has_flag = manifest.outlier_output is not None
+        self.regressor = manifest.is_regressor
         self.complete = self.has_label and self.has_score and self.has_flag
+        self.complete_regressor = self.regressor and self.has_score and self.has_flag
         self.run = self.session.run
 
     def predict(self, batch: F32) -> Output:
         outs = self.run(self.names, {self.input_name: batch})
         if self.complete:  # the combined graph: everything came from the one call
             return Output(outs[0], outs[1], outs[2], outs[3])
+        if self.complete_regressor:
+            return Output(outs[0], NO_LABELS, outs[1], outs[2])
         proba = outs[0]
-        label = outs[1] if self.has_label else proba.argmax(axis=1)
+        label = NO_LABELS if self.regressor else outs[1] if self.has_label else proba.argmax(axis=1)
         if self.has_score:
             score = outs[1 + self.has_label]
             flag = outs[2 + self.has_label] if self.has_flag else score >= self.threshold
@@ -165,6 +177,8 @@ class _Graph:
 
     def classify(self, batch: F32) -> tuple[F32, I64]:
         outs = self.run(self.classify_names, {self.input_name: batch})
+        if self.regressor:
+            return outs[0], NO_LABELS
         return outs[0], outs[1] if self.has_label else outs[0].argmax(axis=1)
 
     def check(self, bundle_dir: Path, manifest: BundleManifest) -> None:
@@ -176,10 +190,12 @@ class _Graph:
         probe = np.array([mean, np.zeros_like(mean), mean + 4 * std], dtype=np.float32)
         for rows in (probe[:1], probe):
             out = self.predict(rows)
-            n, n_labels = len(rows), len(manifest.labels)
+            n = len(rows)
+            # a regressor answers one value per row and no label index
+            width, n_index = (1, 0) if manifest.is_regressor else (len(manifest.labels), n)
             expected: dict[str, tuple[npt.NDArray[Any], type[np.generic], tuple[int, ...]]] = {
-                manifest.proba_output: (out.proba, np.float32, (n, n_labels)),
-                manifest.label_output or "argmax": (out.label_index, np.int64, (n,)),
+                manifest.prediction_output: (out.proba, np.float32, (n, width)),
+                manifest.label_output or "argmax": (out.label_index, np.int64, (n_index,)),
                 manifest.score_output or "score": (out.outlier_score, np.float64, (n,)),
                 manifest.outlier_output or "flag": (out.is_outlier, np.bool_, (n,)),
             }

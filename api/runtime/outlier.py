@@ -131,6 +131,45 @@ class MahalanobisScorer(OutlierScorer):
         return float(centered @ self.precision @ centered)
 
 
+class HbosScorer(OutlierScorer):
+    """pyod ``HBOS`` (static bins): minus the sum over features of log2(density + alpha) of
+    the bin each value falls in; values a little outside the training range (``tol`` of a
+    bin's width) count in the end bin, values further out get the feature's least density."""
+
+    def __init__(self, spec: DetectorSpec, params: dict[str, np.ndarray], n_features: int) -> None:
+        super().__init__(spec)
+        edges = _array(params, "edges", (None, n_features))
+        if len(edges) < 3:
+            raise BundleError(f"{spec.file}: hbos needs at least 2 bins, has {len(edges) - 1}")
+        log_density = _array(params, "log_density", (len(edges) - 1, n_features))
+        try:
+            tol = float(params["tol"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{spec.file}: hbos parameters lack tol") from exc
+        self.n_bins = len(log_density)
+        self.edges = np.ascontiguousarray(edges.T)
+        self.log_density = np.ascontiguousarray(log_density.T)
+        self.lowest = log_density.min(axis=0)
+        self.first, self.last = edges[0], edges[-1]
+        # pyod's test, as pyod writes it: dist <= bin_width * tol
+        self.low_reach = (edges[1] - edges[0]) * tol
+        self.high_reach = (edges[-1] - edges[-2]) * tol
+
+    def raw(self, batch: F32) -> F64:
+        x = np.asarray(batch, dtype=np.float64)
+        total = np.zeros(len(x))
+        for i in range(x.shape[1]):
+            col = x[:, i]
+            # np.digitize(right=True): 0 below the first edge, n_bins + 1 above the last
+            index = np.searchsorted(self.edges[i], col, side="left")
+            score = self.log_density[i][np.clip(index - 1, 0, self.n_bins - 1)]
+            far = ((index == 0) & (self.first[i] - col > self.low_reach[i])) | (
+                (index == self.n_bins + 1) & (col - self.last[i] > self.high_reach[i])
+            )
+            total += np.where(far, self.lowest[i], score)
+        return -total
+
+
 class OnnxScorer(OutlierScorer):
     """A detector exported to ONNX: the graph's first output is the raw score, (n,) or (n, 1)."""
 
@@ -169,4 +208,6 @@ def load_scorer(bundle_dir: Path, manifest: BundleManifest) -> OutlierScorer:
         raise BundleError(f"{path}: unreadable detector parameters: {exc}") from exc
     if spec.kind == "knn":
         return KnnScorer(spec, params, manifest.n_features)
+    if spec.kind == "hbos":
+        return HbosScorer(spec, params, manifest.n_features)
     return MahalanobisScorer(spec, params, manifest.n_features)

@@ -45,7 +45,7 @@ def rows_table(record: dict[str, Any], features: tuple[str, ...]) -> pd.DataFram
         if index < len(results):
             result = results[index]
             line.update(
-                label=result["label"],
+                label=result.get("label") or "",  # a regressor's rows have none
                 prediction=", ".join(f"{p:.4f}" for p in result["prediction"]),
                 outlier_score=result["outlier_score"],
                 is_outlier=result["is_outlier"],

@@ -201,7 +201,7 @@ def unstorable(record: PredictionRecord, *, nul: bool = True) -> str | None:
             f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}"
             f"{r.run_id}{r.error}"
         )
-        labels = "".join([x.label for x in r.results]) if r.results else ""
+        labels = "".join([x.label or "" for x in r.results]) if r.results else ""
         if "\x00" not in texts and "\x00" not in labels:
             return None
     return next(_problems(record, nul), None)
@@ -221,7 +221,7 @@ def _problems(record: PredictionRecord, nul: bool) -> Iterator[str]:
             value = getattr(record, name)
             if value is not None and "\x00" in value:
                 yield f"{name} contains a NUL character"
-        if any("\x00" in result.label for result in record.results or ()):
+        if any("\x00" in (result.label or "") for result in record.results or ()):
             yield "a label contains a NUL character"
 
 

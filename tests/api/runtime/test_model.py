@@ -126,7 +126,7 @@ def test_any_bundle_loads(generic_root: Path) -> None:
 def test_runtime_imports_neither_sklearn_nor_pyod() -> None:
     code = (
         "import sys, api.runtime, api.runtime.registry, api.runtime.outlier, api.app;"
-        "bad = [m for m in ('sklearn', 'pyod', 'skl2onnx', 'onnx', 'training')"
+        "bad = [m for m in ('sklearn', 'pyod', 'skl2onnx', 'onnx', 'training', 'joblib')"
         " if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"
     )
