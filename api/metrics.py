@@ -13,7 +13,13 @@ import os
 import threading
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from sidecar.batch_histogram import BatchHistogram
@@ -68,6 +74,13 @@ class ApiMetrics:
         )
         for outcome in ("sent", "spooled", "failed"):
             self.records.labels(outcome)  # export zeros, so "no spooling" is visible
+        self.started = Gauge(
+            "predlog_api_started_time_seconds",
+            "When this worker started, in Unix seconds (one value per worker).",
+            registry=self.registry,
+            multiprocess_mode="all",
+        )
+        self.started.set_to_current_time()
         self._children: dict[tuple[Any, ...], Any] = {}
         # The request path only adds to these plain dicts; flush() moves them into the
         # prometheus values (memory-mapped files with several workers) off the event loop.

@@ -15,7 +15,16 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import MetadataDep, MetricsDep, PredictionsDep, RequestLogDep, SettingsDep
+from api import stats
+from api.deps import (
+    MetadataDep,
+    MetricsDep,
+    PredictionsDep,
+    RegistryDep,
+    RequestLogDep,
+    ServicesDep,
+    SettingsDep,
+)
 from api.fastpath import Answer
 from api.http import json_response, read_body
 from api.schemas import (
@@ -137,6 +146,19 @@ async def predict_batch(
     # Large batches take milliseconds: keep them off the event loop.
     answer = await run_in_threadpool(handler.predict_batch, log, body, model, version)
     return json_response(answer)
+
+
+@router.get("/health/all", tags=["service"])
+async def health_all(registry: RegistryDep) -> Response:
+    """Every model version this worker serves: ``{"<model>/<version>": {"health": "ok"}}``."""
+    return json_response(stats.health_all(registry))
+
+
+@router.get("/stats", tags=["service"])
+def service_stats(services: ServicesDep) -> Response:
+    """Uptime, and requests per model version per worker (host, pid) and summed over them."""
+    # A plain def: reading every worker's metrics files is disk I/O, off the event loop.
+    return json_response(stats.stats(services.metrics, services.builder.host))
 
 
 @router.get("/metrics", tags=["service"], response_class=Response)

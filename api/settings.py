@@ -11,7 +11,16 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from predlog.settings import PredlogSettings, shared
 
 UNLOGGED_PATHS = frozenset(
-    {"/health", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {
+        "/health",
+        "/health/all",
+        "/stats",
+        "/metrics",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+    }
 )
 """Operational paths that get an X-Job-Id but no log record (probes and scrapes would flood it)."""
 
