@@ -172,7 +172,7 @@ def render_job(stored: StoredPrediction, fmt: Format) -> str:
                 [
                     str(i),
                     _cell(inputs[i] if i < len(inputs) else None),
-                    result.label if result else "-",
+                    (result.label or "-") if result else "-",  # a regressor: none
                     _cell([round(p, 4) for p in result.prediction]) if result else "-",
                     f"{result.outlier_score:.4f}" if result else "-",
                     ("yes" if result.is_outlier else "no") if result else "-",

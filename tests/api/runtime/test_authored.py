@@ -117,3 +117,22 @@ def test_both_kinds_are_served_and_logged(
     classified = by_endpoint[("/predict", "churn")]
     assert classified.results is not None
     assert classified.results[0].label == "setosa"
+
+
+def test_a_regressors_metadata_and_labels(
+    authored: dict[str, tuple[Path, Authoring]], settings: ApiSettings
+) -> None:
+    path, reg = authored["diabetes"]
+    registry = Registry([OnnxModelVersion(path)], seed=1)
+    with AppClient(create_app(settings, registry=registry)) as app:
+        metadata = app.get("/metadata").json()
+        labels = app.get("/label")
+        test = app.get("/predict/test")
+    assert metadata["default_model"] == "diabetes"
+    assert metadata["prediction_structure"] == "(1,1)"
+    assert metadata["labels"] == {}
+    assert len(metadata["prediction_sample"]) == 1
+    assert metadata["feature_names"] == reg.feature_names
+    assert (labels.status_code, labels.json()) == (200, {})
+    assert test.status_code == 200
+    assert len(test.json()["prediction"]) == 1

@@ -54,3 +54,16 @@ def test_regressor_and_classifier_records_are_stored_and_read_back(engine: Engin
         stored = get_job(engine, record.job_id)
         assert stored is not None
         assert stored.record == record
+
+
+def test_predlog_query_shows_a_regressors_rows() -> None:
+    from predlog.report import render_job
+    from sidecar.store.queries import StoredPrediction
+
+    text = render_job(StoredPrediction(regressor_record(5), to_datetime(T0)), "table")
+    rows = [line.split() for line in text.splitlines()[-3:]]
+    assert [(row[0], row[5], row[6]) for row in rows] == [
+        ("0", "-", "[150.5]"),
+        ("1", "-", "[151.5]"),
+        ("2", "-", "[152.5]"),
+    ]  # row, label (none), prediction
