@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
@@ -126,12 +127,25 @@ def test_an_onnx_file_is_bundled_and_said_unchecked(clf: Authoring, tmp_path: Pa
     assert any("not checked against an estimator" in n for n in authored.notes)
     result = _served(out, clf.x)
     np.testing.assert_allclose(result.proba, clf.estimator.predict_proba(clf.x), atol=1e-5)
-    # without --labels the classes are their indices, and the output says so
-    again = bundle_model(
-        tmp_path / "indices", "iris", "8", clf.train_data, onnx_file=graph, target="target"
+    # without --labels: the names skl2onnx's label output gives, and the output says so
+    named = bundle_model(
+        tmp_path / "named", "iris", "8", clf.train_data, onnx_file=graph, target="target"
     )
+    assert load_manifest(named.path).labels == ["setosa", "versicolor", "virginica"]
+    assert any("are the graph's label output" in n for n in named.notes)
+    # a graph with probabilities alone: the class indices
+    model = onnx.load(graph)
+    kept = [o for o in model.graph.output if o.name == "probabilities"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    onnx.save(model, tmp_path / "proba-only.onnx")
+    again = bundle_model(
+        tmp_path / "indices", "iris", "9", clf.train_data, onnx_file=tmp_path / "proba-only.onnx",
+        target="target",
+    )  # fmt: skip
     assert load_manifest(again.path).labels == ["0", "1", "2"]
     assert any("class indices" in n for n in again.notes)
+    assert again.path.joinpath("manifest.json").exists()
 
 
 def test_an_onnx_file_of_another_opset_is_served_beside_its_detector(
