@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-PARTS = ("runtime", "api", "store", "sidecar", "system", "dashboard", "load")
+PARTS = ("runtime", "api", "registry", "store", "sidecar", "system", "dashboard", "load")
 
 
 def main(argv: list[str] | None = None) -> int:
