@@ -67,6 +67,14 @@ def overview_page(engine: Engine, window: Window, probe: Probe, filters: Filters
     queries.integrity(engine, window)
 
 
+def models_page(engine: Engine, window: Window, probe: Probe, filters: Filters) -> None:
+    """What the Models page queries: the registry (small) and each version's traffic."""
+    _sidebar(engine, window)
+    queries.model_registry(engine, filters)
+    queries.deploy_log(engine, filters)
+    queries.version_traffic(engine, window, filters)
+
+
 def versions_page(engine: Engine, window: Window, probe: Probe, filters: Filters) -> None:
     """What the Versions page queries."""
     _sidebar(engine, window)
@@ -99,6 +107,7 @@ def requests_filtered(engine: Engine, window: Window, probe: Probe, filters: Fil
 PAGES: dict[str, tuple[Callable[..., None], Filters]] = {
     "Overview": (overview_page, Filters()),
     "Overview iris/2": (overview_page, Filters("iris", "2")),
+    "Models": (models_page, Filters()),
     "Versions": (versions_page, Filters()),
     "Outliers": (outliers_page, Filters()),
     "Requests": (requests_page, Filters()),

@@ -22,10 +22,14 @@ from dashboard.sidebar import sidebar
 # below the module docstring: Streamlit's "magic" would draw it on the page.
 PAGES = (
     ("views/overview.py", "Overview", ":material/monitoring:"),
+    ("views/models.py", "Models", ":material/deployed_code:"),
     ("views/versions.py", "Versions", ":material/call_split:"),
     ("views/outliers.py", "Outliers", ":material/scatter_plot:"),
     ("views/requests.py", "Requests", ":material/manage_search:"),
 )
+
+# Pages that have something to show before the first request (the registry).
+WITHOUT_REQUESTS = frozenset({"Models"})
 
 
 def settings_from_argv(argv: list[str]) -> DashboardSettings:
@@ -44,8 +48,11 @@ def settings_from_argv(argv: list[str]) -> DashboardSettings:
     return DashboardSettings(**{key: value for key, value in overrides.items() if value})
 
 
-def store_ready(settings: DashboardSettings) -> bool:
-    """Show why the store cannot be shown, if it cannot; True when it can."""
+def store_ready(settings: DashboardSettings, *, requests_needed: bool = True) -> bool:
+    """Show why the store cannot be shown, if it cannot; True when it can.
+
+    A store without requests can be shown by a page that does not need them.
+    """
     status = cache.store_status(settings.store_url)
     url = formatting.safe_url(settings.store_url)
     if status.state == "unreachable":
@@ -58,12 +65,12 @@ def store_ready(settings: DashboardSettings) -> bool:
             f"The store at `{url}` has no predlog schema ({status.detail}). "
             f"Create it with `predlog db upgrade --store {url}` (or start the sidecar)."
         )
-    elif status.state == "empty":
+    elif status.state == "empty" and requests_needed:
         st.info(
             f"The store at `{url}` holds no requests yet. Send some to the api "
             "(or run `predlog load`) and they will show here."
         )
-    return status.state == "ok"
+    return status.state == "ok" or (status.state == "empty" and not requests_needed)
 
 
 def main() -> None:
@@ -75,7 +82,9 @@ def main() -> None:
         for index, (path, title, icon) in enumerate(PAGES)
     ]
     page = st.navigation(pages)
-    if not store_ready(settings):
+    # getattr: imported outside `streamlit run` (bare mode), the page object has no title.
+    needed = getattr(page, "title", "") not in WITHOUT_REQUESTS
+    if not store_ready(settings, requests_needed=needed):
         return
     try:
         selection = sidebar(settings)

@@ -98,6 +98,24 @@ def find_requests(url: str, key: str) -> list[dict[str, Any]]:
     return queries.find_requests(engine(url), key)
 
 
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def model_registry(url: str, filters: Filters) -> queries.ModelRegistry:
+    """Cached ``queries.model_registry``."""
+    return queries.model_registry(engine(url), filters)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def deploy_log(url: str, filters: Filters, limit: int) -> pd.DataFrame:
+    """Cached ``queries.deploy_log``."""
+    return queries.deploy_log(engine(url), filters, limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def version_traffic(url: str, window: Window, filters: Filters) -> pd.DataFrame:
+    """Cached ``queries.version_traffic``."""
+    return queries.version_traffic(engine(url), window, filters)
+
+
 @st.cache_data(ttl=60, show_spinner=False)
 def bundles(models_dir: str) -> dict[tuple[str, str], BundleInfo]:
     """Cached ``manifests.read_bundles``."""

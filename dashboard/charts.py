@@ -119,6 +119,32 @@ def version_calls(series: pd.DataFrame) -> alt.Chart:
     return chart
 
 
+SPARK_HEIGHT = 150
+"""A traffic curve's height in pixels, axes included (Streamlit fits the whole chart to it)."""
+
+
+def traffic_curve(series: pd.DataFrame) -> alt.Chart:
+    """A small area of one version's requests per minute over ``series['time']``."""
+    frame = series[["time", "requests", "per_minute"]]
+    chart: alt.Chart = (
+        alt.Chart(frame, height=SPARK_HEIGHT)
+        .mark_area(line=True, opacity=0.35)
+        .encode(
+            x=_time(frame["time"]),
+            y=alt.Y(
+                "per_minute:Q", title="req/min", scale=alt.Scale(zero=True),
+                axis=alt.Axis(tickCount=3),
+            ),
+            tooltip=[
+                WHEN,
+                alt.Tooltip("per_minute:Q", title="requests/min", format=",.1f"),
+                alt.Tooltip("requests:Q", title="requests in bucket"),
+            ],
+        )
+    )  # fmt: skip
+    return chart
+
+
 def score_distribution(histogram: pd.DataFrame, thresholds: Mapping[str, float]) -> alt.LayerChart:
     """Rows per outlier-score bucket, stacked bars per version; a dashed rule per threshold."""
     bars = _labelled(histogram)[["low", "high", SERIES, "rows"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy.engine import make_url
 
 MISSING = "-"
@@ -48,3 +50,17 @@ def model_label(model: str, version: str | None = None) -> str:
     if not model:
         return "(no model)"
     return model if version is None else f"{model}/{version}"
+
+
+def moment(value: datetime) -> str:
+    """A UTC time to the second: 2026-12-02 07:40:12 UTC."""
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def ago(span: timedelta) -> str:
+    """How long ago, roughly: 8 s ago, 5 min ago, 3 h ago, 2 d ago."""
+    seconds = max(span.total_seconds(), 0.0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size:.0f} {unit} ago"
+    return f"{seconds:.0f} s ago"

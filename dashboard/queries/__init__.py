@@ -6,10 +6,19 @@ Aggregates read the per-minute rollups only, so their cost grows with the window
 minutes, not with the number of requests; per-request lookups use the predictions
 indexes with a LIMIT. One module per kind of data: ``store`` (whether there is anything
 to show, filter choices, integrity), ``traffic`` (Overview and Versions), ``outliers``,
-``requests`` (listings and the job lookup); ``rollup`` holds what they share.
+``requests`` (listings and the job lookup), ``registry`` (the Models page: versions, deploy
+log, workers, per-version traffic); ``rollup`` holds what they share.
 """
 
 from dashboard.queries.outliers import OutlierStats, outliers
+from dashboard.queries.registry import (
+    ModelRegistry,
+    WorkerState,
+    deploy_log,
+    model_registry,
+    version_series,
+    version_traffic,
+)
 from dashboard.queries.requests import LIST_COLUMNS, find_requests, latest_outliers, recent_requests
 from dashboard.queries.rollup import QUANTILES
 from dashboard.queries.store import (
@@ -28,19 +37,25 @@ __all__ = [
     "QUANTILES",
     "Choices",
     "Integrity",
+    "ModelRegistry",
     "OutlierStats",
     "Overview",
     "StoreState",
     "StoreStatus",
     "Totals",
     "VersionStats",
+    "WorkerState",
     "choices",
+    "deploy_log",
     "find_requests",
     "integrity",
     "latest_outliers",
+    "model_registry",
     "outliers",
     "overview",
     "recent_requests",
     "store_status",
+    "version_series",
+    "version_traffic",
     "versions",
 ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.dashboard import records
+from tests.dashboard import records, registry
 from tests.dashboard.conftest import fill
 from tests.support import free_port, wait_for
 
@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
 PAGES = [
     # (url path, title, Altair (Vega-Lite) charts on the page)
     ("", "Overview", 4),
+    ("models", "Models", 2),
     ("versions", "Versions", 2),
     ("outliers", "Outliers", 2),
     ("requests", "Requests", 0),
@@ -51,6 +52,7 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
     """`predlog dashboard` on a free port over an SQLite store holding the known records."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     fill(url, time.time())
+    registry.fill_registry(url)
     models_dir = tmp_path / "models"
     records.write_manifest(models_dir)
     port = free_port()
@@ -112,7 +114,20 @@ def test_every_page_renders_in_chromium(dashboard_url: str, screenshots: Path) -
                     expect(page.get_by_test_id("stMetricValue")).to_contain_text(
                         ["47", "14.9%"], timeout=30_000
                     )
+                if title == "Models":
+                    expect(page.get_by_test_id("stHeading")).to_contain_text(
+                        ["Models", "churn", "iris", "Workers"], timeout=30_000
+                    )
+                    expect(page.get_by_test_id("stCode")).to_have_count(
+                        len(registry.VERSIONS), timeout=30_000
+                    )
+                if title == "Models":  # a long page: Streamlit scrolls inside, not the page
+                    page.set_viewport_size({"width": 1400, "height": 3200})
+                    page.wait_for_function(
+                        "!document.querySelector('[data-stale=\"true\"]')", timeout=60_000
+                    )
                 page.screenshot(path=screenshots / f"{title.lower()}.png", full_page=True)
+                page.set_viewport_size({"width": 1400, "height": 1100})
             # a lookup on the Requests page (the last one opened)
             lookup = page.get_by_label("Look up a job_id or request id", exact=True)
             lookup.fill(records.LOOKUP_REQUEST)
