@@ -123,8 +123,10 @@ def flood(port: int, n: int, hold: float) -> None:
 def schemathesis(url: str, examples: int) -> subprocess.CompletedProcess[str]:
     st = Path(sys.executable).parent / "st"
     return subprocess.run(
+        # /admin answers 503 on purpose when the api runs without a registry store (its own
+        # tests cover it); every other route is fuzzed.
         [str(st), "run", f"{url}/openapi.json", "--checks", "not_a_server_error",
-         "-n", str(examples)],
+         "-n", str(examples), "--exclude-path-regex", "^/admin"],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
 
@@ -143,12 +145,23 @@ def run_bad_input(
         threading.Thread(target=flood, args=(port, 300, 3)),
         threading.Thread(target=flood, args=(system.api.port, 300, 3)),
     ]
-    answers = under_load(system.api.url, 100, seconds, [(1, t.start) for t in attackers])
-    for t in attackers:
-        t.join(60)
-    if examples:
-        result = schemathesis(system.api.url, examples)
-        assert result.returncode == 0, result.stdout[-4000:]
+    try:
+        answers = under_load(system.api.url, 100, seconds, [(1, t.start) for t in attackers])
+        for t in attackers:
+            t.join(60)
+        if examples:
+            result = schemathesis(system.api.url, examples)
+            assert result.returncode == 0, result.stdout[-4000:]
+        check_survived(system, seconds, examples, answers, rss_before)
+    except BaseException:
+        system.stop()
+        raise
+    return answers, system
+
+
+def check_survived(
+    system: System, seconds: float, examples: int | None, answers: Answers, rss_before: int
+) -> None:
     assert system.sidecar.alive(), "the sidecar survived"
     assert system.sidecar.starts == 1
     assert system.api.alive(), "the api survived"
@@ -165,7 +178,6 @@ def run_bad_input(
     assert figures.lost == 0
     assert figures.duplicated == 0
     assert rss_after < rss_before + (256 << 20), "sidecar memory bounded"
-    return answers, system
 
 
 def count_dead_letters(system: System) -> int:
