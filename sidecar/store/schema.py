@@ -271,6 +271,77 @@ class RegistryWorker(Base):
     seen_at: Mapped[datetime]
 
 
+class AccessGroup(Base):
+    """A group of models (like a project), with its own limits; members have roles on it."""
+
+    __tablename__ = "access_groups"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    max_versions: Mapped[int | None] = mapped_column(Integer)
+    """Most versions of one model online; null: the api's PREDLOG_API_MAX_VERSIONS."""
+    max_bundle_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    """Largest bundle upload; null: the api's PREDLOG_API_MAX_BUNDLE_BYTES."""
+
+
+class GroupMember(Base):
+    """One user's role on one group: read, change or manage (each includes the one before)."""
+
+    __tablename__ = "group_members"
+
+    group_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+    added_at: Mapped[datetime]
+    added_by: Mapped[str] = mapped_column(String(255))
+
+
+class ApiKey(Base):
+    """An API key: its public id and the sha256 of the whole key (never the key itself)."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    user_name: Mapped[str] = mapped_column(String(255), index=True)
+    group_name: Mapped[str] = mapped_column(String(128))
+    """The group it was made for: where a model first deployed with it goes."""
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(255))
+    revoked_at: Mapped[datetime | None]
+
+
+class ModelGroup(Base):
+    """Which group a model belongs to (from its first upload on)."""
+
+    __tablename__ = "model_groups"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    group_name: Mapped[str] = mapped_column(String(128), index=True)
+    assigned_at: Mapped[datetime]
+
+
+class AdminAudit(Base):
+    """Every admin call: who (user, key id), what, when, from where, and its outcome (status)."""
+
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    client: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    group_name: Mapped[str | None] = mapped_column(String(128))
+    model: Mapped[str | None] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "model", "id"),)
+
+
 metadata = Base.metadata
 # Typed as Table (not FromClause) so that insert(), .c and friends type-check in callers.
 predictions = cast(Table, Prediction.__table__)
@@ -283,3 +354,8 @@ traffic_splits = cast(Table, TrafficSplit.__table__)
 deploy_events = cast(Table, DeployEvent.__table__)
 registry_generation = cast(Table, RegistryGeneration.__table__)
 registry_workers = cast(Table, RegistryWorker.__table__)
+access_groups = cast(Table, AccessGroup.__table__)
+group_members = cast(Table, GroupMember.__table__)
+api_keys = cast(Table, ApiKey.__table__)
+model_groups = cast(Table, ModelGroup.__table__)
+admin_audit = cast(Table, AdminAudit.__table__)
