@@ -140,7 +140,8 @@ def _workers(frame: pd.DataFrame, generation: int | None) -> pd.DataFrame:
 
 def deploy_log(engine: Engine, filters: Filters, *, limit: int = 50) -> pd.DataFrame:
     """The newest ``limit`` deploy-log events of each version (and of each model as a whole,
-    version None: weights, rollbacks), newest first; empty without the registry's tables."""
+    version None: weights, rollbacks), newest first overall; empty without the registry's
+    tables."""
     with engine.connect() as conn:
         if not inspect(conn).has_table(deploy_events.name):
             return _empty(EVENT_COLUMNS)
@@ -163,7 +164,7 @@ def deploy_log(engine: Engine, filters: Filters, *, limit: int = 50) -> pd.DataF
     query = (
         select(*(ranked.c[c] for c in EVENT_COLUMNS))
         .where(ranked.c.rank <= limit)
-        .order_by(ranked.c.model, ranked.c.version, ranked.c.id.desc())
+        .order_by(ranked.c.id.desc())
     )
     frame = read_frame(engine, query)
     if not frame.empty:

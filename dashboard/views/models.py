@@ -123,7 +123,7 @@ def card(row: Any, events: pd.DataFrame, series: pd.DataFrame, window: Window) -
 def model_section(
     model: str, versions: pd.DataFrame, log: pd.DataFrame, ctx: PageContext, traffic: pd.DataFrame
 ) -> None:
-    """A model: its weighted address and traffic changes, then a card per version."""
+    """A model: its weighted address and its own log, then a card per version."""
     st.header(model, divider="gray")
     split = ", ".join(
         f"version {r.version} {r.share:.0%}" for r in versions.itertuples() if r.state == "serving"
@@ -134,10 +134,15 @@ def model_section(
         f"{count}."
     )
     mine = log[log["model"] == model]
-    changes = mine[mine["version"].isna()]
+    # The model's own events (weights, rollbacks) and those of versions never registered
+    # (an upload refused): no card shows them.
+    own = mine["version"].isna() | ~mine["version"].isin(versions["version"])
+    changes = mine[own]
     if not changes.empty:
-        with st.expander(f"{model}: traffic changes ({len(changes)})"):
-            st.dataframe(event_table(changes), hide_index=True, key=f"log-{model}")
+        with st.expander(f"{model}: traffic changes and refused uploads ({len(changes)})"):
+            table = event_table(changes)
+            table.insert(1, "Version", changes["version"].fillna("").tolist())
+            st.dataframe(table, hide_index=True, key=f"log-{model}")
     rows = list(versions.itertuples())
     for start in range(0, len(rows), CARDS_PER_ROW):
         columns = st.columns(CARDS_PER_ROW)

@@ -96,6 +96,7 @@ def test_filters_narrow_the_registry(registry_engine: Engine) -> None:
 def test_deploy_log_newest_first_with_workers_and_errors(registry_engine: Engine) -> None:
     log = queries.deploy_log(registry_engine, Filters())
     assert len(log) == len(registry.EVENTS)
+    assert log["at"].is_monotonic_decreasing  # newest first, across versions too
     v1 = log[(log["model"] == "iris") & (log["version"] == "1")]
     assert list(v1["event"]) == ["serving", "loaded", "loaded", "uploaded"]
     assert v1["at"].is_monotonic_decreasing

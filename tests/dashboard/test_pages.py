@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -304,7 +304,8 @@ def test_models_page_cards(models_app: AppTest) -> None:
     failed = shown["iris/3"].expander[0].dataframe[0].value
     assert failed["Detail"].iloc[0] == registry.FAILED_ERROR
     # the model's own traffic changes
-    changes = next(e for e in at.expander if e.label == "iris: traffic changes (1)")
+    label = "iris: traffic changes and refused uploads (1)"
+    changes = next(e for e in at.expander if e.label == label)
     assert changes.dataframe[0].value["Detail"].tolist() == ["1=90 2=10"]
 
 
@@ -365,3 +366,49 @@ def test_models_page_on_a_store_from_before_the_registry(
     assert not at.exception
     assert at.info[0].value == NO_MODELS
     assert NO_REGISTRY in [c.value for c in at.caption]
+
+
+def test_models_page_shows_what_the_api_registry_writes(
+    store_url: str, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows as the api's RegistryStore writes them (not hand-made): import, weights,
+    a refused upload, two workers' reports, a load on one of them."""
+    from api.registry.admin import import_directory
+    from api.registry.rows import Identity
+    from api.registry.store import RegistryStore
+
+    monkeypatch.setattr(registry_queries, "SILENT_AFTER", timedelta(hours=1))
+    fill(store_url, time.time())
+    engine = make_engine(store_url)
+    try:
+        store = RegistryStore(engine)
+        assert import_directory(store, models_dir, {}, actor="predlog run") == ["iris/1", "iris/2"]
+        store.set_weights("iris", {"1": 70, "2": 30}, actor="alice")
+        store.failed_upload("iris", "9", "manifest.json: missing", actor="bob")
+        started = datetime.now(UTC)
+        a, b = Identity("host-a", 11, "run-a"), Identity("host-b", 12, "run-b")
+        store.log("iris", "1", "loaded", worker=a)
+        store.heartbeat(a, store.generation(), started)
+        store.heartbeat(b, store.generation() - 1, started)
+    finally:
+        engine.dispose()
+    at = start(store_url, monkeypatch)
+    at.switch_page("views/models.py").run()
+    assert not at.exception
+    shown = cards(at)
+    assert list(shown) == ["iris/2", "iris/1"]
+    text = {key: " ".join(m.value for m in card.markdown) for key, card in shown.items()}
+    assert "70% of iris's weighted traffic" in text["iris/1"]
+    assert "30% of iris's weighted traffic" in text["iris/2"]
+    assert "by `predlog run`" in text["iris/1"]
+    events = shown["iris/1"].expander[0].dataframe[0].value
+    assert events["Event"].tolist() == ["loaded", "serving", "uploaded"]
+    assert events["Where / who"].tolist() == ["host-a/11", "predlog run", "predlog run"]
+    own = next(e for e in at.expander if e.label.startswith("iris: traffic changes"))
+    table = own.dataframe[0].value
+    assert table["Event"].tolist()[0] == "failed"  # newest first: the refused upload
+    assert table["Version"].tolist()[0] == "9"
+    assert "1=70 2=30" in table["Detail"].tolist()
+    shown_metrics = metrics(at)
+    assert shown_metrics["Workers on it"] == "1 of 2"
+    assert shown_metrics["Workers behind"] == "1"
