@@ -8,110 +8,384 @@ the deploy log. After a change this worker catches up at once; the others within
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from api.errors import BundleError, InvalidInputError, PayloadTooLargeError
+from api.errors import (
+    BundleError,
+    ConflictError,
+    InvalidInputError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+    ServiceError,
+)
+from api.registry.access import DEFAULT_GROUP, AccessStore, Audit, Role, check_role
 from api.registry.archive import unpack
+from api.registry.auth import Caller, ForbiddenError, UnauthorizedError, authenticate
 from api.registry.live import LiveRegistry, load_checked
+from api.registry.onnxsafe import check_graph
 from api.registry.rows import VersionRow, check_name
 from api.registry.store import RegistryStore
-from api.runtime.bundle import find_bundles, load_manifest
+from api.runtime.bundle import BundleManifest, find_bundles, load_manifest
 
 Mode = Literal["add", "replace", "shadow"]
 
 
-class AdminHandler:
-    """Changes and reads of the registry, on behalf of the admin routes."""
+@dataclass(slots=True)
+class _Note:
+    """What an audited call says about itself as it goes."""
 
-    def __init__(self, store: RegistryStore, live: LiveRegistry, max_bundle_bytes: int) -> None:
+    status: int = 200
+    group: str | None = None
+    version: str | None = None
+    detail: str | None = None
+
+
+class AdminHandler:
+    """Changes and reads of the registry, on behalf of the admin routes; each call is made
+    by a ``Caller``, checked against their roles, and audited."""
+
+    def __init__(
+        self,
+        store: RegistryStore,
+        live: LiveRegistry,
+        max_bundle_bytes: int,
+        access: AccessStore | None = None,
+    ) -> None:
         self.store = store
         self.live = live
         self.max_bundle_bytes = max_bundle_bytes
+        self.access = access or AccessStore(store.engine)
 
-    def index(self, model: str | None = None) -> dict[str, Any]:
-        """Every version (of ``model``) with its state and weight, and every worker's generation."""
-        models: dict[str, list[dict[str, Any]]] = {}
-        for row in self.store.versions(model):
-            models.setdefault(row.model, []).append(row.summary())
-        if model is not None and not models:
-            check_name("model", model)
-            models[model] = []
-        return {
-            "generation": self.store.generation(),
-            "models": models,
-            "workers": self.store.workers(),
-        }
+    # -- who calls -------------------------------------------------------------------------
+
+    def authenticate(
+        self,
+        authorization: str | None,
+        client: str,
+        actor: str | None,
+        action: str,
+        model: str | None = None,
+    ) -> Caller:
+        """The caller of one call (401, audited, if there is none)."""
+        try:
+            return authenticate(self.access, authorization, client, actor)
+        except UnauthorizedError as exc:
+            self.access.audit(
+                Audit(None, None, client, action, 401, model=model, detail=exc.message)
+            )
+            raise
+
+    @contextmanager
+    def audited(
+        self,
+        caller: Caller,
+        action: str,
+        model: str | None = None,
+        version: str | None = None,
+        status: int = 200,
+    ) -> Iterator[_Note]:
+        """Run one call and keep it in the audit with its outcome."""
+        note = _Note(status, version=version)
+        try:
+            yield note
+        except ServiceError as exc:
+            note.status, note.detail = exc.status_code, exc.message
+            raise
+        except Exception as exc:
+            note.status, note.detail = 500, type(exc).__name__
+            raise
+        finally:
+            self.access.audit(
+                Audit(
+                    caller.user,
+                    caller.key_id,
+                    caller.client,
+                    action,
+                    note.status,
+                    group=note.group,
+                    model=model,
+                    version=note.version,
+                    detail=note.detail,
+                )
+            )
+
+    def _group_of(self, caller: Caller, model: str, needed: Role, what: str) -> str:
+        """The group of ``model`` if the caller has ``needed`` on it: a model in a group the
+        caller cannot read is answered as a missing one, 404; one they can, 403."""
+        check_name("model", model)
+        group = self.access.model_group(model)
+        if group is None or not caller.may(group, "read"):
+            raise ModelNotFoundError(f"no model {model!r}")
+        caller.require(group, needed, what)
+        return group
+
+    # -- models ----------------------------------------------------------------------------
+
+    def index(self, caller: Caller, model: str | None = None) -> dict[str, Any]:
+        """Every version (of ``model``) the caller may read, and every worker's generation."""
+        with self.audited(caller, "list" if model is None else "show", model) as note:
+            groups = self.access.model_groups()
+            models: dict[str, list[dict[str, Any]]] = {}
+            for row in self.store.versions(model):
+                group = groups.get(row.model, DEFAULT_GROUP)
+                if caller.may(group, "read"):
+                    models.setdefault(row.model, []).append({**row.summary(), "group": group})
+            if model is not None and not models:
+                check_name("model", model)
+                models[model] = []
+            note.group = groups.get(model) if model is not None else None
+            return {
+                "generation": self.store.generation(),
+                "models": models,
+                "workers": self.store.workers(),
+            }
+
+    def deploy_target(self, caller: Caller, model: str, group: str | None) -> tuple[str, int]:
+        """The group a deploy of ``model`` goes to and its bundle limit, if the caller may
+        deploy there: the model's group, or (a new model) ``group``, else the key's."""
+        check_name("model", model)
+        current = self.access.model_group(model)
+        if current is None:
+            group = group or caller.home or DEFAULT_GROUP
+            check_name("group", group)
+            if not self.access.group_exists(group) or not caller.may(group, "read"):
+                raise ModelNotFoundError(f"no group {group!r}")
+        elif not caller.may(current, "read"):
+            # model names are one namespace: say it is taken, and nothing more
+            raise ConflictError(f"the model name {model!r} is taken: choose another")
+        elif group is not None and group != current:
+            raise ConflictError(f"model {model!r} is in group {current!r}, not {group!r}")
+        else:
+            group = current
+        caller.require(group, "change", "deploying a version")
+        _, max_bytes = self.access.limits(group)
+        return group, max_bytes or self.max_bundle_bytes
 
     def deploy(
         self,
+        caller: Caller,
         model: str,
-        body: bytes,
+        body: bytes | Callable[[int], bytes],
         *,
+        group: str | None = None,
         mode: Mode = "add",
         weight: float = 1.0,
         shadow_fraction: float = 1.0,
-        actor: str,
     ) -> dict[str, Any]:
-        """Check an uploaded bundle (tar.gz or zip) and register it as a version of ``model``."""
-        check_name("model", model)
-        if len(body) > self.max_bundle_bytes:
-            raise PayloadTooLargeError(
-                f"the bundle is {len(body)} bytes, over the limit of {self.max_bundle_bytes}"
-            )
-        with tempfile.TemporaryDirectory(prefix="predlog-upload-") as tmp:
-            root = unpack(body, Path(tmp), self.max_bundle_bytes)
-            try:
-                manifest = load_manifest(root)
-            except BundleError as exc:
-                raise InvalidInputError(_relative(str(exc), root)) from exc
-            check_name("version", manifest.version)
-            if manifest.name != model:
-                raise InvalidInputError(
-                    f"the bundle is model {manifest.name!r}, uploaded as {model!r}"
+        """Check an uploaded bundle (tar.gz or zip) and register it as a version of ``model``
+        (``body``: the bytes, or a function that reads them within a limit)."""
+        with self.audited(caller, "deploy", model, status=201) as note:
+            group, limit = self.deploy_target(caller, model, group)
+            note.group = group
+            data = body if isinstance(body, bytes) else body(limit)
+            if len(data) > limit:
+                raise PayloadTooLargeError(
+                    f"the bundle is {len(data)} bytes, over the limit of {limit}"
                 )
-            try:
-                load_checked(root)
-            except Exception as exc:
-                error = f"the bundle's model does not load: {_relative(str(exc), root)}"
-                self.store.failed_upload(model, manifest.version, error, actor)
-                raise InvalidInputError(error) from exc
-            row = self.store.add_version(
-                root,
-                manifest,
-                state="shadow" if mode == "shadow" else "serving",
-                weight=weight,
-                actor=actor,
-                mode=mode,
-                shadow_fraction=shadow_fraction if mode == "shadow" else 0.0,
-            )
-        self.live.sync()
-        return row.summary()
+            max_online, _ = self.access.limits(group)
+            with tempfile.TemporaryDirectory(prefix="predlog-upload-") as tmp:
+                root = unpack(data, Path(tmp), limit)
+                try:
+                    manifest = load_manifest(root)
+                except BundleError as exc:
+                    raise InvalidInputError(_relative(str(exc), root)) from exc
+                check_name("version", manifest.version)
+                note.version = manifest.version
+                if manifest.name != model:
+                    raise InvalidInputError(
+                        f"the bundle is model {manifest.name!r}, uploaded as {model!r}"
+                    )
+                check_graphs(root, manifest)
+                try:
+                    load_checked(root)
+                except Exception as exc:
+                    error = f"the bundle's model does not load: {_relative(str(exc), root)}"
+                    self.store.failed_upload(model, manifest.version, error, caller.user, group)
+                    raise InvalidInputError(error) from exc
+                row = self.store.add_version(
+                    root,
+                    manifest,
+                    state="shadow" if mode == "shadow" else "serving",
+                    weight=weight,
+                    actor=caller.user,
+                    mode=mode,
+                    shadow_fraction=shadow_fraction if mode == "shadow" else 0.0,
+                    group=group,
+                    max_online=max_online,
+                )
+            self.live.sync()
+            return {**row.summary(), "group": group}
 
-    def weights(self, model: str, weights: Mapping[str, float], actor: str) -> dict[str, Any]:
+    def weights(self, caller: Caller, model: str, weights: Mapping[str, float]) -> dict[str, Any]:
         """Set the model's traffic split: the named versions these weights, the others 0."""
-        return self._changed(model, self.store.set_weights(model, weights, actor))
+        with self.audited(caller, "weights", model) as note:
+            note.group = self._group_of(caller, model, "change", "changing the traffic split")
+            note.detail = " ".join(f"{v}={w:g}" for v, w in weights.items())[:4000]
+            return self._changed(model, self.store.set_weights(model, weights, caller.user))
 
-    def promote(self, model: str, version: str, actor: str) -> dict[str, Any]:
+    def promote(self, caller: Caller, model: str, version: str) -> dict[str, Any]:
         """All of the model's weighted traffic to ``version``."""
-        return self._changed(model, self.store.promote(model, version, actor))
+        with self.audited(caller, "promote", model, version) as note:
+            note.group = self._group_of(caller, model, "change", "promoting a version")
+            return self._changed(model, self.store.promote(model, version, caller.user))
 
-    def rollback(self, model: str, actor: str) -> dict[str, Any]:
+    def rollback(self, caller: Caller, model: str) -> dict[str, Any]:
         """Back to the model's previous traffic split."""
-        return self._changed(model, self.store.rollback(model, actor))
+        with self.audited(caller, "rollback", model) as note:
+            note.group = self._group_of(caller, model, "change", "rolling back")
+            return self._changed(model, self.store.rollback(model, caller.user))
 
-    def retire(self, model: str, version: str, actor: str) -> dict[str, Any]:
-        """Stop serving ``version``; it stays listed."""
-        return self._changed(model, self.store.retire(model, version, actor))
+    def retire(self, caller: Caller, model: str, version: str) -> dict[str, Any]:
+        """Stop serving ``version``; it stays listed. Change members retire the versions they
+        deployed themselves; someone else's needs manage."""
+        with self.audited(caller, "retire", model, version) as note:
+            group = note.group = self._group_of(caller, model, "change", "retiring a version")
+            row = next((r for r in self.store.versions(model) if r.version == version), None)
+            if row is not None and row.created_by != caller.user:
+                caller.require(group, "manage", f"retiring a version {row.created_by!r} deployed")
+            return self._changed(model, self.store.retire(model, version, caller.user))
 
-    def logs(self, model: str, version: str | None = None) -> dict[str, Any]:
-        """The deploy log of ``model`` (or one version of it), oldest first."""
-        return {"model": model, "version": version, "events": self.store.events(model, version)}
+    def logs(self, caller: Caller, model: str, version: str | None = None) -> dict[str, Any]:
+        """The deploy log of ``model`` (or one version of it), oldest first, and its audit."""
+        with self.audited(caller, "logs", model, version) as note:
+            check_name("model", model)
+            group = self.access.model_group(model)
+            if group is None or not caller.may(group, "read"):
+                return {"model": model, "version": version, "events": [], "audit": []}
+            note.group = group
+            audit = [
+                a
+                for a in self.access.audit_events(model)
+                if version is None or a["version"] in (version, None)
+            ]
+            return {
+                "model": model,
+                "version": version,
+                "events": self.store.events(model, version),
+                "audit": audit,
+            }
 
     def _changed(self, model: str, rows: list[VersionRow]) -> dict[str, Any]:
         self.live.sync()
         return {"model": model, "versions": [row.summary() for row in rows]}
+
+    # -- groups, members and keys ------------------------------------------------------------
+
+    def groups(self, caller: Caller) -> dict[str, Any]:
+        """The groups the caller is a member of (the operator: every group)."""
+        with self.audited(caller, "groups"):
+            names = None if caller.operator else set(caller.roles)
+            return {"groups": self.access.groups(names)}
+
+    def create_group(
+        self,
+        caller: Caller,
+        group: str,
+        max_versions: int | None = None,
+        max_bundle_bytes: int | None = None,
+    ) -> dict[str, Any]:
+        """A new group, managed by its creator; only the operator sets its limits."""
+        with self.audited(caller, "create-group", status=201) as note:
+            note.group = check_name("group", group)
+            if not caller.operator and (max_versions or max_bundle_bytes):
+                raise ForbiddenError("only the operator sets a group's limits")
+            return self.access.create_group(
+                group,
+                caller.user,
+                max_versions=max_versions,
+                max_bundle_bytes=max_bundle_bytes,
+                manager=None if caller.operator else caller.user,
+            )
+
+    def members(self, caller: Caller, group: str) -> dict[str, Any]:
+        """The group's members and their roles (for its read members)."""
+        with self.audited(caller, "members") as note:
+            note.group = self._group(caller, group, "read", "listing members")
+            return {"group": group, "members": self.access.members(group)}
+
+    def share(self, caller: Caller, group: str, user: str, role: str) -> dict[str, Any]:
+        """Give ``user`` ``role`` on ``group`` (manage members)."""
+        with self.audited(caller, "share") as note:
+            note.group = self._group(caller, group, "manage", "sharing a group")
+            note.detail = f"{user[:255]}={role[:20]}"
+            members = self.access.share(group, user, check_role(role), caller.user)
+            return {"group": group, "members": members}
+
+    def unshare(self, caller: Caller, group: str, user: str) -> dict[str, Any]:
+        """Take ``user`` out of ``group`` (manage members)."""
+        with self.audited(caller, "unshare") as note:
+            note.group = self._group(caller, group, "manage", "removing a member")
+            note.detail = user[:255]
+            return {"group": group, "members": self.access.unshare(group, user)}
+
+    def keys(self, caller: Caller) -> dict[str, Any]:
+        """The caller's own keys and those made for the groups they manage."""
+        with self.audited(caller, "keys"):
+            keys = self.access.keys()
+            if not caller.operator:
+                keys = [
+                    k for k in keys if k["user"] == caller.user or caller.may(k["group"], "manage")
+                ]
+            return {"keys": keys}
+
+    def create_key(
+        self, caller: Caller, user: str, group: str | None, role: str | None
+    ) -> dict[str, Any]:
+        """A new key for ``user``, shown once. Through a key: for the caller themself, or for
+        a user all of whose groups the caller manages (a new user gets their own group)."""
+        with self.audited(caller, "create-key", status=201) as note:
+            check_name("user", user)
+            wanted = check_role(role) if role is not None else None
+            if not caller.operator:
+                if group is None and user != caller.user:
+                    raise InvalidInputError("give the group the key is for")
+                target = group or caller.home or caller.user
+                note.group = self._group(caller, target, "manage", "making a key")
+                held = self.access.roles(user)
+                if user != caller.user and any(not caller.may(g, "manage") for g in held):
+                    raise ForbiddenError(
+                        f"making a key for {user!r} needs the manage role on every group "
+                        "they are a member of"
+                    )
+                if user == caller.user and wanted is not None:
+                    caller.require(target, wanted, "a key with that role")
+                group = target
+            key_id, key = self.access.create_key(user, group, wanted, caller.user)
+            return {**(self.access.key(key_id) or {}), "key": key}
+
+    def revoke_key(self, caller: Caller, key_id: str) -> dict[str, Any]:
+        """Revoke a key (its user, a manage member of its group, or the operator)."""
+        with self.audited(caller, "revoke-key") as note:
+            found = self.access.key(key_id[:40])
+            if found is None or not (
+                caller.operator
+                or found["user"] == caller.user
+                or caller.may(found["group"], "manage")
+            ):
+                raise ModelNotFoundError(f"no API key {key_id[:40]!r}")
+            note.group, note.detail = found["group"], key_id[:40]
+            return self.access.revoke(key_id)
+
+    def _group(self, caller: Caller, group: str, needed: Role, what: str) -> str:
+        """``group`` if the caller has ``needed`` on it: one they are not a member of is
+        answered as a missing one (404), one they are, 403."""
+        check_name("group", group)
+        if not self.access.group_exists(group) or not caller.may(group, "read"):
+            raise ModelNotFoundError(f"no group {group!r}")
+        caller.require(group, needed, what)
+        return group
+
+
+def check_graphs(root: Path, manifest: BundleManifest) -> None:
+    """Every ONNX file of the bundle stays inside it and uses onnxruntime's own operators."""
+    files = set(manifest.files)
+    for name in sorted(files):
+        if name.endswith(".onnx"):
+            check_graph(root / name, name, files)
 
 
 def _relative(message: str, root: Path) -> str:
@@ -142,7 +416,13 @@ def import_directory(
             weight = 0.0 if manifest.name in split_by_name else 1.0
         before = {r.version for r in store.versions(manifest.name)}
         store.add_version(
-            bundle_dir, manifest, state="serving", weight=weight, actor=actor, mode="import"
+            bundle_dir,
+            manifest,
+            state="serving",
+            weight=weight,
+            actor=actor,
+            mode="import",
+            group=DEFAULT_GROUP,
         )
         if manifest.version not in before:
             imported.append(f"{manifest.name}/{manifest.version}")

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from api.registry.archive import pack
@@ -29,6 +29,10 @@ class AdminClientSettings(PredlogSettings):
     """Who you are, for the deploy log (default: your login name)."""
     timeout: float = Field(default=120.0, gt=0)
     """Seconds to wait for an answer (a deploy checks the whole bundle first)."""
+    key: str | None = Field(
+        default=None, validation_alias=AliasChoices("PREDLOG_API_KEY", "PREDLOG_ADMIN_KEY")
+    )
+    """Your API key (sent as Authorization: Bearer); none needed on loopback until keys exist."""
 
 
 class AdminError(RuntimeError):
@@ -47,6 +51,7 @@ class AdminClient:
         self.base = settings.url.rstrip("/") + "/admin"
         self.user = settings.user or getpass.getuser()
         self.timeout = settings.timeout
+        self.key = settings.key
 
     def index(self, model: str | None = None) -> dict[str, Any]:
         """Every version (of ``model``), and each worker's generation."""
@@ -60,11 +65,14 @@ class AdminClient:
         mode: str = "add",
         weight: float = 1.0,
         shadow_fraction: float = 1.0,
+        group: str | None = None,
     ) -> dict[str, Any]:
         """Upload ``bundle`` (a directory, packed here, or a .tar.gz/.zip file)."""
         data = pack(bundle) if bundle.is_dir() else bundle.read_bytes()
         kind = "application/zip" if data[:2] == b"PK" else "application/gzip"
-        query = {"mode": mode, "weight": weight, "shadow_fraction": shadow_fraction}
+        query: dict[str, Any] = {"mode": mode, "weight": weight, "shadow_fraction": shadow_fraction}
+        if group:
+            query["group"] = group
         return self._call("POST", f"/models/{_quote(model)}/versions", query, data, kind)
 
     def weights(self, model: str, weights: Mapping[str, float]) -> dict[str, Any]:
@@ -89,6 +97,42 @@ class AdminClient:
         query = {"version": version} if version else None
         return self._call("GET", f"/models/{_quote(model)}/logs", query)
 
+    def groups(self) -> dict[str, Any]:
+        """The groups you are a member of."""
+        return self._call("GET", "/groups")
+
+    def create_group(self, group: str) -> dict[str, Any]:
+        """A new group that you manage."""
+        return self._json("POST", "/groups", {"name": group})
+
+    def members(self, group: str) -> dict[str, Any]:
+        """A group's members."""
+        return self._call("GET", f"/groups/{_quote(group)}/members")
+
+    def share(self, group: str, user: str, role: str) -> dict[str, Any]:
+        """Give ``user`` ``role`` on ``group``."""
+        path = f"/groups/{_quote(group)}/members/{_quote(user)}"
+        return self._call("PUT", path, {"role": role})
+
+    def unshare(self, group: str, user: str) -> dict[str, Any]:
+        """Take ``user`` out of ``group``."""
+        return self._call("DELETE", f"/groups/{_quote(group)}/members/{_quote(user)}")
+
+    def keys(self) -> dict[str, Any]:
+        """Your keys and those of the groups you manage."""
+        return self._call("GET", "/keys")
+
+    def create_key(self, user: str, group: str | None, role: str | None) -> dict[str, Any]:
+        """A new key (in the answer, once)."""
+        return self._json("POST", "/keys", {"user": user, "group": group, "role": role})
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        """Revoke a key."""
+        return self._call("POST", f"/keys/{_quote(key_id)}/revoke")
+
+    def _json(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._call(method, path, None, json.dumps(dict(body)).encode(), "application/json")
+
     def _call(
         self,
         method: str,
@@ -101,6 +145,8 @@ class AdminClient:
         headers = {"X-Predlog-User": self.user, "Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
         request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 - the admin URL is the user's
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310

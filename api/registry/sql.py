@@ -13,6 +13,7 @@ from api.registry.rows import Identity, State, VersionRow, now
 from sidecar.store.schema import (
     bundle_files,
     deploy_events,
+    model_groups,
     model_versions,
     registry_generation,
     traffic_splits,
@@ -48,6 +49,18 @@ def one(conn: Connection, model: str, version: str) -> VersionRow:
 
 def key(model: str, version: str) -> Any:
     return (model_versions.c.model == model) & (model_versions.c.version == version)
+
+
+def claim(conn: Connection, model: str, group: str) -> str:
+    """The group of ``model``: ``group`` if the model had none yet (run after ``bump``, which
+    serializes changes, so no other transaction claims it between the read and the insert)."""
+    found = conn.execute(
+        select(model_groups.c.group_name).where(model_groups.c.model == model)
+    ).scalar()
+    if found is not None:
+        return str(found)
+    conn.execute(insert(model_groups).values(model=model, group_name=group, assigned_at=now()))
+    return group
 
 
 def bump(conn: Connection) -> None:

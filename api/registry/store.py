@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError, Prog
 
 from api.errors import ConflictError, ModelNotFoundError
 from api.registry import sql
+from api.registry.access import DEFAULT_GROUP
 from api.registry.rows import ONLINE, Identity, Snapshot, State, VersionRow, now
 from api.runtime.bundle import MANIFEST, BundleManifest
 from sidecar.store.schema import (
@@ -163,6 +164,8 @@ class RegistryStore:
         actor: str,
         mode: Literal["add", "replace", "shadow", "import"] = "add",
         shadow_fraction: float = 0.0,
+        group: str = DEFAULT_GROUP,
+        max_online: int | None = None,
     ) -> VersionRow:
         """Register a checked bundle; ``mode`` says how it joins the model's traffic.
 
@@ -170,7 +173,10 @@ class RegistryStore:
         weighted traffic (the others stay serving at weight 0, for a rollback);
         ``shadow``: a copy of ``shadow_fraction`` of the requests, never answering;
         ``import``: like add, but a version already registered is left as it is.
+        A model new to the registry joins ``group``; ``max_online`` (default: the store's)
+        is the most versions of it online.
         """
+        limit = max_online or self.max_online
         model, version = manifest.name, manifest.version
         if mode == "import":
             found = next((r for r in self.versions(model) if r.version == version), None)
@@ -182,6 +188,7 @@ class RegistryStore:
         try:
             with self.engine.begin() as conn:
                 sql.bump(conn)
+                sql.claim(conn, model, group)
                 existing = sql.versions(conn, model, None)
                 found = next((r for r in existing if r.version == version), None)
                 if found is not None:
@@ -194,10 +201,10 @@ class RegistryStore:
                         )
                     conn.execute(delete(model_versions).where(sql.key(model, version)))
                 online = [r for r in existing if r.state in ONLINE and r.version != version]
-                if len(online) >= self.max_online:
+                if len(online) >= limit:
                     raise ConflictError(
                         f"model {model!r} has {len(online)} versions online, the most allowed "
-                        f"({self.max_online}): retire one first"
+                        f"({limit}): retire one first"
                     )
                 sql.store_blobs(conn, blobs)
                 conn.execute(
@@ -230,9 +237,17 @@ class RegistryStore:
                 f"model {model!r} version {version!r} was registered meanwhile"
             ) from exc
 
-    def failed_upload(self, model: str, version: str, error: str, actor: str) -> None:
-        """Note in the deploy log that an upload of ``model``/``version`` was refused."""
-        self.log(model, version, "failed", error, actor=actor)
+    def failed_upload(
+        self, model: str, version: str, error: str, actor: str, group: str = DEFAULT_GROUP
+    ) -> None:
+        """Note in the deploy log that an upload of ``model``/``version`` was refused (a new
+        model joins ``group`` all the same, so its uploader can read the log)."""
+        try:
+            with self.engine.begin() as conn:
+                sql.claim(conn, model, group)
+                sql.event(conn, model, version, "failed", error, actor=actor)
+        except IntegrityError:  # another upload claimed the model meanwhile
+            self.log(model, version, "failed", error, actor=actor)
 
     def set_weights(self, model: str, weights: Mapping[str, float], actor: str) -> list[VersionRow]:
         """Give the named serving versions these weights and every other one 0."""
