@@ -15,6 +15,8 @@ SUBCOMMANDS: dict[str, str] = {
     "bundle": "Turn a fitted scikit-learn model or an ONNX file into a model bundle.",
     "dashboard": "Serve the monitoring dashboard.",
     "db": "Create or migrate the log store's schema.",
+    "groups": "Make, share and list groups of models.",
+    "keys": "Make, list and revoke API keys.",
     "load": "Generate load against a running api.",
     "models": "Deploy, weigh, promote, roll back and retire model versions.",
     "query": "Read the log store from the command line.",

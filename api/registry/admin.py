@@ -51,7 +51,7 @@ class AdminHandler:
     def __init__(
         self,
         store: RegistryStore,
-        live: LiveRegistry,
+        live: LiveRegistry | None,
         max_bundle_bytes: int,
         access: AccessStore | None = None,
     ) -> None:
@@ -217,7 +217,7 @@ class AdminHandler:
                     group=group,
                     max_online=max_online,
                 )
-            self.live.sync()
+            self._sync()
             return {**row.summary(), "group": group}
 
     def weights(self, caller: Caller, model: str, weights: Mapping[str, float]) -> dict[str, Any]:
@@ -269,8 +269,12 @@ class AdminHandler:
                 "audit": audit,
             }
 
+    def _sync(self) -> None:
+        if self.live is not None:  # None: the operator's command line, serving nothing
+            self.live.sync()
+
     def _changed(self, model: str, rows: list[VersionRow]) -> dict[str, Any]:
-        self.live.sync()
+        self._sync()
         return {"model": model, "versions": [row.summary() for row in rows]}
 
     # -- groups, members and keys ------------------------------------------------------------

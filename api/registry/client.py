@@ -101,9 +101,12 @@ class AdminClient:
         """The groups you are a member of."""
         return self._call("GET", "/groups")
 
-    def create_group(self, group: str) -> dict[str, Any]:
-        """A new group that you manage."""
-        return self._json("POST", "/groups", {"name": group})
+    def create_group(
+        self, group: str, max_versions: int | None = None, max_bundle_bytes: int | None = None
+    ) -> dict[str, Any]:
+        """A new group that you manage (limits: the operator only)."""
+        body = {"name": group, "max_versions": max_versions, "max_bundle_bytes": max_bundle_bytes}
+        return self._json("POST", "/groups", body)
 
     def members(self, group: str) -> dict[str, Any]:
         """A group's members."""

@@ -95,6 +95,12 @@ def list_versions(admin: AdminClientSettings, model: str | None, fmt: str) -> No
     default=1.0,
     help="Share of requests a shadow gets.",
 )
+@option(
+    "--group",
+    env="PREDLOG_MODELS_GROUP",
+    default=None,
+    help="The group of a new model (default: your key's); later versions stay in it.",
+)
 @settings_options(AdminClientSettings, "admin")
 def deploy(
     admin: AdminClientSettings,
@@ -104,13 +110,16 @@ def deploy(
     replace: bool,
     shadow: bool,
     shadow_fraction: float,
+    group: str | None,
 ) -> None:
     if replace and shadow:
         raise click.UsageError("--replace and --shadow exclude each other")
     name = model or _manifest_name(bundle)
     mode = "replace" if replace else "shadow" if shadow else "add"
     row = _run(
-        lambda c: c.deploy(name, bundle, mode=mode, weight=weight, shadow_fraction=shadow_fraction),
+        lambda c: c.deploy(
+            name, bundle, mode=mode, weight=weight, shadow_fraction=shadow_fraction, group=group
+        ),
         admin,
     )
     click.echo(f"{row['model']} version {row['version']}: {row['state']}, weight {row['weight']:g}")
@@ -156,7 +165,10 @@ def retire(admin: AdminClientSettings, model: str, version: str) -> None:
     _show_split(_run(lambda c: c.retire(model, version), admin))
 
 
-@command.command(help="The deploy log: uploaded, checked, loaded on each worker, or the error.")
+@command.command(
+    help="The deploy log (uploaded, checked, loaded on each worker, or the error) and the "
+    "audit of admin calls on the model: who, what, when, from where, the outcome."
+)
 @click.argument("model")
 @click.argument("version", required=False)
 @_FORMAT
@@ -177,6 +189,21 @@ def logs(admin: AdminClientSettings, model: str, version: str | None, fmt: str) 
         for e in answer["events"]
     ]
     click.echo(_table(["at", "version", "event", "where / who", "detail"], rows))
+    audit = [
+        [
+            a["at"][:23],
+            a["version"] or "",
+            a["action"],
+            a["user"] or "(no key)",
+            a["client"],
+            str(a["status"]),
+            a["detail"] or "",
+        ]
+        for a in answer.get("audit", [])
+    ]
+    if audit:
+        click.echo("\naudit")
+        click.echo(_table(["at", "version", "call", "who", "from", "status", "detail"], audit))
 
 
 def _run(
