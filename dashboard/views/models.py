@@ -32,6 +32,7 @@ BADGES = {
     "failed": ("red", ":material/error:"),
     "retired": ("gray", ":material/inventory_2:"),
 }
+LOG_COLUMNS = {"Detail": st.column_config.TextColumn(width="large")}
 WORKER_STATUS = {"current": "on it", "behind": "⚠ behind by {behind}", "silent": "not seen lately"}
 
 
@@ -70,7 +71,7 @@ def event_table(events: pd.DataFrame) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         {
-            "At (UTC)": [fmt.moment(at) for at in events["at"]],
+            "At (UTC)": [f"{at:%m-%d %H:%M:%S}" for at in events["at"]],
             "Event": events["event"].tolist(),
             "Where / who": where,
             "Detail": events["detail"].fillna("").tolist(),
@@ -117,7 +118,12 @@ def card(row: Any, events: pd.DataFrame, series: pd.DataFrame, window: Window) -
         if events.empty:
             st.caption("No deploy-log events.")
         else:
-            st.dataframe(event_table(events), hide_index=True, key=f"log-{row.model}-{row.version}")
+            st.dataframe(
+                event_table(events),
+                hide_index=True,
+                key=f"log-{row.model}-{row.version}",
+                column_config=LOG_COLUMNS,
+            )
 
 
 def model_section(
@@ -142,12 +148,12 @@ def model_section(
         with st.expander(f"{model}: traffic changes and refused uploads ({len(changes)})"):
             table = event_table(changes)
             table.insert(1, "Version", changes["version"].fillna("").tolist())
-            st.dataframe(table, hide_index=True, key=f"log-{model}")
+            st.dataframe(table, hide_index=True, key=f"log-{model}", column_config=LOG_COLUMNS)
     rows = list(versions.itertuples())
     for start in range(0, len(rows), CARDS_PER_ROW):
         columns = st.columns(CARDS_PER_ROW)
         for column, row in zip(columns, rows[start : start + CARDS_PER_ROW], strict=False):
-            with column.container(border=True):
+            with column.container(border=True, key=f"card-{model}-{row.version}"):
                 events = mine[mine["version"] == row.version]
                 series = queries.version_series(traffic, ctx.window, model, str(row.version))
                 card(row, events, series, ctx.window)

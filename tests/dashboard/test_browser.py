@@ -121,8 +121,12 @@ def test_every_page_renders_in_chromium(dashboard_url: str, screenshots: Path) -
                     expect(page.get_by_test_id("stCode")).to_have_count(
                         len(registry.VERSIONS), timeout=30_000
                     )
-                if title == "Models":  # a long page: Streamlit scrolls inside, not the page
-                    page.set_viewport_size({"width": 1400, "height": 3200})
+                    # the failed version's deploy log, opened: its error in the table
+                    failed = page.locator(".st-key-card-iris-3")
+                    failed.get_by_text("Deploy log").click()
+                    expect(failed.get_by_test_id("stDataFrame")).to_be_visible(timeout=30_000)
+                    # a long page: Streamlit scrolls inside, not the page
+                    page.set_viewport_size({"width": 1400, "height": 3300})
                     page.wait_for_function(
                         "!document.querySelector('[data-stale=\"true\"]')", timeout=60_000
                     )
