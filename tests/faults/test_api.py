@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,19 +32,13 @@ def check_worker_kill(system: System, scenario: str, answers: Answers) -> None:
     assert figures.lost <= figures.answered // 100 + 10, figures  # at most its queue
 
 
-def test_an_api_worker_sigkilled_under_load(sqlite_store: str, tmp_path: Path) -> None:
-    system = System(sqlite_store, tmp_path).start()
-    try:
-        answers = under_load(system.api.url, 150, 10, [(4, lambda: kill_a_worker(system))])
-        # uvicorn starts a new worker in its place
-        assert len(system.api.worker_pids()) == system.api.workers
-        check_worker_kill(system, "4. one api worker SIGKILLed", answers)
-    finally:
-        system.stop()
-
-
 def rolling_restart(
-    system: System, tmp_path: Path, rate: float, seconds: float, roll_at: float
+    system: System,
+    tmp_path: Path,
+    rate: float,
+    seconds: float,
+    roll_at: float,
+    faults: list[tuple[float, Any]] | None = None,
 ) -> tuple[Answers, Answers]:
     """Load on the old api; a new api up; load on the new one; the old one SIGTERMed."""
     old = system.api
@@ -56,22 +51,38 @@ def rolling_restart(
         old.stop(signal.SIGTERM)
 
     try:
-        first = under_load(old.url, rate, seconds, [(roll_at, roll)])
+        first = under_load(old.url, rate, seconds, [*(faults or []), (roll_at, roll)])
         return first, second[0].join()
     finally:
         system.api = new  # stopped with the system
 
 
+def test_a_worker_sigkilled_then_a_rolling_restart_under_load(
+    sqlite_store: str, tmp_path: Path
+) -> None:
+    """The short run of scenario 4: one worker SIGKILLed, then the api rolled."""
+    system = System(sqlite_store, tmp_path).start()
+    try:
+        kill = lambda: kill_a_worker(system)  # noqa: E731
+        first, second = rolling_restart(system, tmp_path, 150, 10, 4, [(1.5, kill)])
+        answers = merge(first, second)
+        figures = system.ledger().figures(
+            "4. one worker SIGKILLed, then a rolling restart", "sqlite", answers
+        )
+        assert set(answers.statuses) == {200}
+        assert figures.duplicated == 0
+        assert figures.stored + figures.lost == figures.answered
+        assert figures.lost <= figures.answered // 100 + 10, figures  # the killed worker's queue
+    finally:
+        system.stop()
+
+
+@pytest.mark.faults_long
+@pytest.mark.timeout(900)
 def test_a_rolling_restart_of_the_api_under_load(sqlite_store: str, tmp_path: Path) -> None:
     system = System(sqlite_store, tmp_path).start()
     try:
-        first, second = rolling_restart(system, tmp_path, 150, 12, 3)
-        answers = Answers(
-            job_ids=first.job_ids + second.job_ids,
-            statuses={s: first.statuses.get(s, 0) + second.statuses.get(s, 0)
-                      for s in {*first.statuses, *second.statuses}},
-            summary={"sent": first.summary["sent"] + second.summary["sent"]},
-        )  # fmt: skip
+        answers = merge(*rolling_restart(system, tmp_path, 200, 40, 15))
         figures = system.ledger().figures("4. rolling restart of the api", "sqlite", answers)
         assert set(answers.statuses) == {200}
         assert figures.lost == 0, figures
@@ -79,6 +90,16 @@ def test_a_rolling_restart_of_the_api_under_load(sqlite_store: str, tmp_path: Pa
         assert figures.counted == 0
     finally:
         system.stop()
+
+
+def merge(first: Answers, second: Answers) -> Answers:
+    """The answers of two loads as one."""
+    return Answers(
+        job_ids=first.job_ids + second.job_ids,
+        statuses={s: first.statuses.get(s, 0) + second.statuses.get(s, 0)
+                  for s in {*first.statuses, *second.statuses}},
+        summary={"sent": first.summary["sent"] + second.summary["sent"]},
+    )  # fmt: skip
 
 
 @pytest.mark.faults_long

@@ -186,7 +186,7 @@ def count_dead_letters(system: System) -> int:
 
 
 def test_bad_input_beside_good_traffic(sqlite_store: str, tmp_path: Path) -> None:
-    _, system = run_bad_input(sqlite_store, tmp_path, 10, None)
+    _, system = run_bad_input(sqlite_store, tmp_path, 8, None)
     try:
         assert count_dead_letters(system) > 0  # the bad records are kept, with reasons
     finally:

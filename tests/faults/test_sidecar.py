@@ -33,24 +33,17 @@ def check(system: System, scenario: str, store: str, answers: object) -> None:
     assert figures.counted == 0
 
 
-def test_sidecar_sigterm_and_restart_under_load(sqlite_store: str, tmp_path: Path) -> None:
+def test_sidecar_sigterm_then_sigkill_under_load(sqlite_store: str, tmp_path: Path) -> None:
+    """The short run of scenarios 1 and 3 in one: a SIGTERM and a restart, then a SIGKILL."""
     system = System(sqlite_store, tmp_path).start()
     try:
-        answers = under_load(
-            system.api.url, 150, 10, [(3, lambda: restart(system, signal.SIGTERM, 1.0))]
-        )
-        check(system, "1. sidecar SIGTERM, restarted at once", "sqlite", answers)
-    finally:
-        system.stop()
-
-
-def test_sidecar_sigkill_under_load(sqlite_store: str, tmp_path: Path) -> None:
-    system = System(sqlite_store, tmp_path).start()
-    try:
-        kill = lambda: restart(system, signal.SIGKILL, 0.5)  # noqa: E731
-        answers = under_load(system.api.url, 150, 12, [(3, kill), (7, kill)])
+        faults = [
+            (2.5, lambda: restart(system, signal.SIGTERM, 0.5)),
+            (6, lambda: restart(system, signal.SIGKILL, 0.5)),
+        ]
+        answers = under_load(system.api.url, 150, 10, faults)
         assert system.sidecar.starts == 3
-        check(system, "3. sidecar SIGKILL twice, restarted", "sqlite", answers)
+        check(system, "3. sidecar SIGTERM, restarted; then SIGKILL, restarted", "sqlite", answers)
     finally:
         system.stop()
 

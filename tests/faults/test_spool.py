@@ -55,7 +55,7 @@ def run_spool_full(sqlite_store: str, tmp_path: Path, size: str, rate: float, do
                 system.sidecar.start()
 
             # Load goes on well after the sidecar is back, so that the lost seqs are holes.
-            answers = under_load(system.api.url, rate, down + 20, [(2, outage)])
+            answers = under_load(system.api.url, rate, down + 14, [(2, outage)])
             records = api_records(system.api.url)
             figures = system.ledger().figures(
                 f"5. api spool disk full ({size}), sidecar down {down:.0f} s",
@@ -73,7 +73,7 @@ def run_spool_full(sqlite_store: str, tmp_path: Path, size: str, rate: float, do
 
 
 def test_the_api_spool_disk_full_under_load(sqlite_store: str, tmp_path: Path) -> None:
-    run_spool_full(sqlite_store, tmp_path, "128k", 100, 5)
+    run_spool_full(sqlite_store, tmp_path, "128k", 100, 4)
 
 
 @pytest.mark.faults_long

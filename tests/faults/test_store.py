@@ -38,8 +38,8 @@ def test_postgresql_stopped_and_started_under_load(
 ) -> None:
     system = System(pg_store, tmp_path).start()
     try:
-        answers = under_load(system.api.url, 150, 14, [(3, lambda: pg_outage(pg_cluster, 8))])
-        check(system, "2. PostgreSQL stopped 8 s", "postgresql", answers)
+        answers = under_load(system.api.url, 150, 10, [(2, lambda: pg_outage(pg_cluster, 5))])
+        check(system, "2. PostgreSQL stopped 5 s", "postgresql", answers)
     finally:
         system.stop()
 
@@ -48,8 +48,8 @@ def test_sqlite_locked_by_another_writer_under_load(sqlite_store: str, tmp_path:
     system = System(sqlite_store, tmp_path).start()
     path = Path(sqlite_store.removeprefix("sqlite:///"))
     try:
-        answers = under_load(system.api.url, 150, 14, [(3, lambda: lock_for(path, 8))])
-        check(system, "2. SQLite locked by another writer 8 s", "sqlite", answers)
+        answers = under_load(system.api.url, 150, 10, [(2, lambda: lock_for(path, 5))])
+        check(system, "2. SQLite locked by another writer 5 s", "sqlite", answers)
     finally:
         system.stop()
 
