@@ -81,7 +81,7 @@ def test_stats_sum_every_worker(tmp_path: Path, models_dir: Path) -> None:
         assert answered.count("1") == answered.count("2") == 30
 
         def summed() -> bool:
-            return _get(f"{base}/stats")["requests_total"] == 60
+            return bool(_get(f"{base}/stats")["requests_total"] == 60)
 
         wait_for(summed, timeout=20)
         stats = _get(f"{base}/stats")
