@@ -199,8 +199,8 @@ class RecordEmitter:
             for record in batch:
                 self._send_one(record)
             return
-        if not ok:
-            self._failed_send()
+        if not ok:  # a write failed: the receiver may be back already (as after a restart)
+            self._connection_lost()
         self._settle()
 
     def _send_one(self, record: dict[str, Any]) -> None:
@@ -210,8 +210,8 @@ class RecordEmitter:
             log.error("record %s cannot be packed: %s", record.get("job_id"), exc)
             self._count("failed", 1)
             return
-        if not ok:
-            self._failed_send()
+        if not ok:  # a write failed: the receiver may be back already (as after a restart)
+            self._connection_lost()
         self._settle()
 
     def _settle(self) -> None:
