@@ -24,6 +24,7 @@ class RequestLog:
     """What is known about one request so far; the middleware creates it, handlers fill it."""
 
     __slots__ = (
+        "authorization",
         "content_length",
         "content_type",
         "endpoint",
@@ -38,6 +39,7 @@ class RequestLog:
         "request_id",
         "results",
         "routing",
+        "shadow_of",
         "started",
         "sticky",
         "version",
@@ -54,11 +56,15 @@ class RequestLog:
         """The version the ``X-Model-Version`` header asks for, if any."""
         self.sticky: str | None = None
         """The value of the configured sticky-routing header, if the request carries it."""
+        self.authorization: str | None = None
+        """The Authorization header, for a group's predict key; never in the record."""
         self.content_type: str | None = None
         self.content_length: int | None = None
         self.model: str | None = None
         self.version: str | None = None
         self.routing: Routing | None = None
+        self.shadow_of: str | None = None
+        """For a shadow version's copy of a request: the job_id of the primary's record."""
         self.inputs: list[list[float]] | None = None
         self.results: list[dict[str, Any]] | None = None
         self.inference_ms: float | None = None
@@ -97,6 +103,7 @@ class RecordBuilder:
             "model": log.model,
             "version": log.version,
             "routing": log.routing,
+            "shadow_of": log.shadow_of,
             "inputs": log.inputs,
             "results": log.results,
             "latency_ms": latency_ms,

@@ -76,6 +76,9 @@ class PredictionRecord(Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """Version of the model that answered."""
     routing: Routing | None = None
     """How the version was chosen: by weight, pinned by the caller, or as a shadow."""
+    shadow_of: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    """For a shadow version's record (routing ``shadow``): the job_id of the request whose
+    copy it answered. Its answer was never returned to the caller."""
     inputs: list[list[Finite]] | None = None
     """The input rows as the model saw them (None when the body did not parse)."""
     results: list[RowResult] | None = None

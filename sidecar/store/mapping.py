@@ -35,6 +35,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "model",
     "version",
     "routing",
+    "shadow_of",
     "n_rows",
     "inputs",
     "results",
@@ -120,6 +121,7 @@ def record_values(record: PredictionRecord, event_time: Any) -> tuple[Any, ...]:
         record.model,
         record.version,
         record.routing,
+        record.shadow_of,
         len(inputs) if inputs is not None else len(results or ()),
         None if inputs is None else _json.encode(inputs).decode(),
         results_json,
@@ -173,6 +175,7 @@ _TEXT_FIELDS = (
     "method",
     "model",
     "version",
+    "shadow_of",
     "host",
     "run_id",
     "error",
@@ -199,7 +202,7 @@ def unstorable(record: PredictionRecord, *, nul: bool = True) -> str | None:
             return None
         texts = (
             f"{r.job_id}{r.request_id}{r.endpoint}{r.method}{r.model}{r.version}{r.host}"
-            f"{r.run_id}{r.error}"
+            f"{r.run_id}{r.error}{r.shadow_of}"
         )
         labels = "".join([x.label or "" for x in r.results]) if r.results else ""
         if "\x00" not in texts and "\x00" not in labels:

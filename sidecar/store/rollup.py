@@ -45,10 +45,16 @@ _SCORE_TOP = SCORE_BUCKETS - 1
 
 
 def aggregate(records: Iterable[PredictionRecord]) -> list[dict[str, Any]]:
-    """One increment row per rollup key, sorted by key (a fixed lock order for upserts)."""
+    """One increment row per rollup key, sorted by key (a fixed lock order for upserts).
+
+    A shadow version's record (``shadow_of`` set) is a copy of a request already counted,
+    not traffic: rollups leave it out (the Versions page compares shadows from the rows).
+    """
     # Plain lists indexed by position: this runs once per stored record.
     acc: dict[_AccKey, list[Any]] = {}
     for record in records:
+        if record.shadow_of is not None:
+            continue
         latency = record.latency_ms
         key = (
             int(record.event_time // 60),

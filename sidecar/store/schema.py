@@ -96,6 +96,7 @@ class Prediction(Base):
     model: Mapped[str | None] = mapped_column(String(128))
     version: Mapped[str | None] = mapped_column(String(128))
     routing: Mapped[str | None] = mapped_column(String(16))
+    shadow_of: Mapped[str | None] = mapped_column(String(64))
     n_rows: Mapped[int] = mapped_column(Integer)
     inputs: Mapped[Any | None] = mapped_column(JSONType)
     results: Mapped[Any | None] = mapped_column(JSONType)
@@ -121,6 +122,8 @@ class Prediction(Base):
         Index(None, "status", "event_time", postgresql_where=text("status >= 400")),
         # Loss accounting walks each process run's sequence numbers in order (queries.gaps).
         Index(None, "host", "pid", "run_id", "seq"),
+        # A shadow record's primary, for the agreement join (few rows: partial on PG).
+        Index(None, "shadow_of", postgresql_where=text("shadow_of IS NOT NULL")),
     )
 
 

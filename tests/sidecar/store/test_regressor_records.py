@@ -6,7 +6,13 @@ from msgspec.structs import replace
 from sqlalchemy import Engine
 
 from sidecar.record import PredictionRecord, RowResult, validate_record
-from sidecar.store.mapping import prediction_row, record_values, to_datetime, unstorable
+from sidecar.store.mapping import (
+    PREDICTION_COLUMNS,
+    prediction_row,
+    record_values,
+    to_datetime,
+    unstorable,
+)
 from sidecar.store.queries import get_job
 from sidecar.store.writer import StoreWriter, WriteResult
 from tests.records import T0, make_record
@@ -43,7 +49,7 @@ def test_the_mapping_takes_rows_without_labels() -> None:
     row = prediction_row(record, to_datetime(T0))
     assert [r["label"] for r in row["results"]] == [None] * row["n_rows"]
     values = record_values(record, to_datetime(T0))
-    assert '"label":null' in values[12]
+    assert '"label":null' in values[PREDICTION_COLUMNS.index("results")]
 
 
 def test_regressor_and_classifier_records_are_stored_and_read_back(engine: Engine) -> None:
