@@ -74,6 +74,12 @@ class ApiMetrics:
         )
         for outcome in ("sent", "spooled", "failed"):
             self.records.labels(outcome)  # export zeros, so "no spooling" is visible
+        self.shadow_copies = Counter(
+            "predlog_api_shadow_copies",
+            "Request copies for shadow versions: answered, failed, or dropped (queue full).",
+            ["model", "version", "outcome"],
+            registry=self.registry,
+        )
         self.started = Gauge(
             "predlog_api_started_time_seconds",
             "When this worker started, in Unix seconds (one value per worker).",
@@ -135,6 +141,10 @@ class ApiMetrics:
         if child is None:
             child = self._children[key] = metric.labels(*labels)
         return child
+
+    def observe_shadow(self, model: str, version: str, outcome: str) -> None:
+        """Count one shadow copy by outcome (the shadow thread, or a drop on the request path)."""
+        self._child(self.shadow_copies, (model, version, outcome)).inc()
 
     def observe_record(self, outcome: str, n: int) -> None:
         """Count records by emitter outcome (called from the emitter thread)."""

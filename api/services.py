@@ -15,6 +15,7 @@ from api.registry.rows import Identity
 from api.registry.store import RegistryStore, wait_for_tables
 from api.runtime.registry import ModelRouter, Registry
 from api.settings import UNLOGGED_PATHS, ApiSettings
+from api.shadow import ShadowMirror
 from api.spool import SpoolWriter
 from sidecar.store.engine import make_engine
 
@@ -63,6 +64,14 @@ class Services:
             on_outcome=self.metrics.observe_record,
             on_tick=self.metrics.flush,  # metrics reach prometheus off the event loop
         )
+        self.shadow = ShadowMirror(
+            self.predictions.infer_rows,
+            self.builder,
+            self.emitter.emit,
+            self.metrics.observe_shadow,
+            queue_size=settings.shadow_queue,
+            seed=settings.seed,
+        )
 
     def start(self) -> None:
         """Load every model version and start the emitter (lifespan startup)."""
@@ -76,6 +85,7 @@ class Services:
                     log.info("imported into the registry: %s", ", ".join(imported))
         self.registry.load()
         self.emitter.start()
+        self.shadow.start()
         # Everything loaded so far lives as long as the process: keep it out of the cyclic
         # GC's full collections, which otherwise walk it all (tens of ms: a p99 spike).
         gc.freeze()
@@ -89,6 +99,7 @@ class Services:
 
     def stop(self) -> None:
         """Flush the emitter (what cannot be sent is spooled) and unload the models (shutdown)."""
+        self.shadow.stop()
         self.emitter.close()
         self.metrics.flush()
         self.registry.unload()
@@ -103,3 +114,7 @@ class Services:
         if request.endpoint in UNLOGGED_PATHS:
             return
         self.emitter.emit(self.builder.build(request, status, latency_ms))
+        if status == 200 and request.inputs and request.model is not None:
+            shadows = self.registry.shadows(request.model)
+            if shadows:  # after the answer is sent: a copy for each shadow version
+                self.shadow.offer(request, shadows)

@@ -60,6 +60,8 @@ class ApiSettings(PredlogSettings):
     """Seconds after a failed send during which records go to the spool without a retry."""
     forward_acks: bool = True
     """Ask the receiver to ack each write (forward protocol chunk); off for one that cannot."""
+    shutdown_drain: float = Field(default=3.0, ge=0, le=60)
+    """Seconds a worker goes on answering after SIGTERM (Connection: close, /health 503)."""
     seed: int | None = None
     """Seed of the weighted version choice, for reproducible tests."""
     sticky_header: str | None = None
@@ -78,6 +80,8 @@ class ApiSettings(PredlogSettings):
     """Most versions of one model online (deploying, serving or shadow)."""
     max_bundle_bytes: int = Field(default=256 << 20, ge=1024)
     """Largest bundle upload, in bytes (packed and unpacked)."""
+    shadow_queue: int = Field(default=1000, ge=1)
+    """Most request copies waiting for shadow versions; a copy beyond is dropped and counted."""
 
     @field_validator("weights", mode="before")
     @classmethod

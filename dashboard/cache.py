@@ -66,6 +66,12 @@ def versions(url: str, window: Window, filters: Filters) -> queries.VersionStats
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def shadow_agreement(url: str, window: Window, filters: Filters) -> pd.DataFrame:
+    """Cached ``queries.agreement``."""
+    return queries.agreement(engine(url), window, filters)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def outliers(url: str, window: Window, filters: Filters) -> queries.OutlierStats:
     """Cached ``queries.outliers``."""
     return queries.outliers(engine(url), window, filters)

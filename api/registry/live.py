@@ -27,7 +27,7 @@ from api.registry.rows import Identity, Snapshot, VersionRow, now
 from api.registry.store import RegistryStore
 from api.runtime.bundle import MANIFEST, BundleManifest, load_manifest
 from api.runtime.model import ModelVersion, OnnxModelVersion
-from api.runtime.registry import Registry
+from api.runtime.registry import Registry, Shadow
 from sidecar.record import Routing
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,17 @@ class LiveRegistry:
             mine = [k for k in weights if k.startswith(f"{model}/")]
             if not any(weights[k] for k in mine):  # its weighted versions failed here
                 weights.update(dict.fromkeys(mine, 1.0))
-        table = Registry(loaded.values(), weights, self.seed) if loaded else None
+        shadows: dict[str, list[Shadow]] = {}
+        for row in snapshot.versions:
+            if row.state != "shadow" or row.shadow_fraction <= 0:
+                continue
+            key = (row.model, row.version, row.digest)
+            version = self._loaded.get(key) or self._load(key, row)
+            if version is not None:  # loaded and checked like a serving one, never routed
+                loaded[key] = version
+                shadows.setdefault(row.model, []).append(Shadow(version, row.shadow_fraction))
+        primaries = [v for (m, s, d), v in loaded.items() if (m, s, d) in wanted]
+        table = Registry(primaries, weights, self.seed, shadows) if primaries else None
         self.table = table  # the swap: one assignment, seen whole by the next request
         self._loaded = loaded  # versions no longer listed are released with the old table
         self.generation = snapshot.generation
@@ -205,6 +215,11 @@ class LiveRegistry:
     def weights(self, name: str) -> dict[str, float]:
         """Each serving version's share of ``name``'s weighted traffic."""
         return self.current().weights(name)
+
+    def shadows(self, name: str) -> tuple[Shadow, ...]:
+        """The shadow versions of ``name`` loaded here (none while nothing serves)."""
+        table = self.table
+        return () if table is None else table.shadows(name)
 
 
 def check_sample(version: ModelVersion) -> None:

@@ -7,7 +7,7 @@ import math
 import random
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +23,14 @@ def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     return tuple(
         (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"[.\-_]", version)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Shadow:
+    """A version that gets a copy of ``fraction`` of its model's requests (never answers)."""
+
+    version: ModelVersion
+    fraction: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,7 @@ class ModelRouter(Protocol):
     def choose(
         self, name: str | None = None, version: str | None = None, sticky: str | None = None
     ) -> tuple[ModelVersion, Routing]: ...
+    def shadows(self, name: str) -> tuple[Shadow, ...]: ...
     def load(self) -> None: ...
     def unload(self) -> None: ...
 
@@ -59,6 +68,7 @@ class Registry:
     ``weights`` maps a version (``"2"``) or a model's version (``"iris/2"``, which wins) to
     its share of that model's traffic. A model none of whose versions is named splits
     equally; otherwise versions left out get no weighted traffic (they stay pinnable).
+    ``shadows`` maps a model name to its shadow versions (not routed, not pinnable).
     """
 
     def __init__(
@@ -66,6 +76,7 @@ class Registry:
         versions: Iterable[ModelVersion],
         weights: Mapping[str, float] | None = None,
         seed: int | None = None,
+        shadows: Mapping[str, Sequence[Shadow]] | None = None,
     ) -> None:
         grouped: dict[str, list[ModelVersion]] = {}
         for mv in versions:
@@ -75,6 +86,7 @@ class Registry:
         weights = dict(weights or {})
         _check_weights(grouped, weights)
         self._models = {name: _build(name, grouped[name], weights) for name in sorted(grouped)}
+        self._shadows = {name: tuple(s) for name, s in (shadows or {}).items() if s}
         self.generation = 0
         self._random = random.Random(seed)  # noqa: S311 - traffic split, not security
 
@@ -159,6 +171,10 @@ class Registry:
         if not chosen.ready:
             raise ModelNotReadyError(f"model {chosen.name} version {chosen.version} is not loaded")
         return chosen, routing
+
+    def shadows(self, name: str) -> tuple[Shadow, ...]:
+        """The shadow versions of model ``name`` (none for a model without)."""
+        return self._shadows.get(name, ())
 
     def _model(self, name: str) -> _Model:
         model = self._models.get(name)

@@ -7,7 +7,8 @@ minutes, not with the number of requests; per-request lookups use the prediction
 indexes with a LIMIT. One module per kind of data: ``store`` (whether there is anything
 to show, filter choices, integrity), ``traffic`` (Overview and Versions), ``outliers``,
 ``requests`` (listings and the job lookup), ``registry`` (the Models page: versions, deploy
-log, workers, per-version traffic); ``rollup`` holds what they share.
+log, workers, per-version traffic), ``shadow`` (shadow versions' agreement with their
+primaries, from the newest shadow records); ``rollup`` holds what they share.
 """
 
 from dashboard.queries.outliers import OutlierStats, outliers
@@ -21,6 +22,7 @@ from dashboard.queries.registry import (
 )
 from dashboard.queries.requests import LIST_COLUMNS, find_requests, latest_outliers, recent_requests
 from dashboard.queries.rollup import QUANTILES
+from dashboard.queries.shadow import agreement
 from dashboard.queries.store import (
     Choices,
     Integrity,
@@ -45,6 +47,7 @@ __all__ = [
     "Totals",
     "VersionStats",
     "WorkerState",
+    "agreement",
     "choices",
     "deploy_log",
     "find_requests",

@@ -1,4 +1,5 @@
-"""Versions page: traffic share per version over time; latency, errors, outliers per version."""
+"""Versions page: traffic share per version over time; latency, errors, outliers per version;
+shadow versions' agreement with their primaries."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 
 from dashboard import cache, charts
 from dashboard.context import PageContext, run_page, window_caption
+from dashboard.queries.shadow import COMPARED
 from dashboard.views.overview import NO_DATA
 
 # Summary columns as shown (comments, not docstrings: Streamlit's magic would draw them).
@@ -23,6 +25,18 @@ COLUMNS = {
     "p95_ms": "p95 ms",
     "p99_ms": "p99 ms",
     "mean_ms": "Mean ms",
+}
+
+SHADOW_COLUMNS = {
+    "model": "Model",
+    "shadow_version": "Shadow version",
+    "primary_version": "Primary version",
+    "compared": "Requests compared",
+    "rows": "Rows",
+    "agreement": "Agreement",
+    "mean_abs_diff": "Mean |diff|",
+    "shadow_errors": "Shadow errors",
+    "shadow_p50_ms": "Shadow p50 ms",
 }
 
 
@@ -55,6 +69,24 @@ def render(ctx: PageContext) -> None:
     left, right = st.columns(2)
     left.altair_chart(charts.version_share(data.series), key="share", width="stretch")
     right.altair_chart(charts.version_calls(data.series), key="calls", width="stretch")
+    shadows = cache.shadow_agreement(ctx.url, ctx.window, ctx.filters)
+    if not shadows.empty:
+        st.subheader("Shadow agreement")
+        st.caption(
+            "Each shadow version's answers to copies of its model's requests, against the "
+            "answer the caller got (same label; a regressor within 5%), over the newest "
+            f"{COMPARED:,} shadow records of the window. Shadow calls are not in the counts above."
+        )
+        st.dataframe(
+            shadows.rename(columns=SHADOW_COLUMNS),
+            hide_index=True,
+            key="shadow_agreement",
+            column_config={
+                "Agreement": percent,
+                "Mean |diff|": st.column_config.NumberColumn(format="%.4g"),
+                "Shadow p50 ms": millis,
+            },
+        )
 
 
 if __name__ == "__main__":
