@@ -13,6 +13,9 @@ from api.errors import ServiceError
 from api.exchange import SCOPE_KEY, failure
 from api.fastpath import PredlogApi
 from api.middleware import RequestLogMiddleware
+from api.oip import routes as oip_routes
+from api.oip.fast import InferRoute
+from api.oip.handler import OipHandler
 from api.registry import routes as admin_routes
 from api.routes import FAST_ROUTE_DOCS, fast_routes, install
 from api.runtime.registry import Registry
@@ -29,6 +32,7 @@ Errors answer `{"error": {"type", "message", "status"}}`.
 def create_app(settings: ApiSettings | None = None, *, registry: Registry | None = None) -> FastAPI:
     """Build the api; ``settings`` default to the environment, ``registry`` to ``models_dir``."""
     services = Services(settings or ApiSettings(), registry)
+    oip = OipHandler(services.predictions, services.settings.max_rows)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,15 +45,25 @@ def create_app(settings: ApiSettings | None = None, *, registry: Registry | None
     app = PredlogApi(
         services,
         fast_routes(services),
-        FAST_ROUTE_DOCS,
+        [*FAST_ROUTE_DOCS, *oip_routes.INFER_DOCS],
+        [
+            InferRoute(
+                oip,
+                services.finish,
+                services.settings.max_body_bytes,
+                services.settings.sticky_header,
+            )
+        ],
         title="predlog api",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.oip = oip
 
     install(app)
+    oip_routes.install(app)
     app.include_router(admin_routes.router)
     for kind in (ServiceError, StarletteHTTPException, RequestValidationError):
         app.add_exception_handler(kind, _error_response)

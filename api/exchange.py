@@ -11,6 +11,7 @@ exception to its answer, ``send_reply`` sends a JSON answer with ``X-Job-Id``, a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 
@@ -33,11 +34,23 @@ UNMATCHED = "<unmatched>"
 
 @dataclass(slots=True)
 class Reply:
-    """A JSON answer: status, body, and headers beyond content-type, -length and X-Job-Id."""
+    """An answer: status, body, and headers beyond content-type, -length and X-Job-Id."""
 
     status: int
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    content_type: bytes = b"application/json"
+
+
+ErrorShape = Callable[[int, str, str], bytes]
+"""(status, kind, message) -> an error body in the shape of a protocol the api speaks."""
+_SHAPES: list[tuple[Callable[[str], bool], ErrorShape]] = []
+
+
+def error_shape(matches: Callable[[str], bool], shape: ErrorShape) -> None:
+    """Answer errors on the paths that ``matches`` in ``shape`` instead of predlog's own
+    (the Open Inference Protocol's ``/v2``, the legacy call shapes): called once, at import."""
+    _SHAPES.append((matches, shape))
 
 
 def begin(scope: Scope, sticky_header: bytes = b"") -> RequestLog:
@@ -53,6 +66,8 @@ def begin(scope: Scope, sticky_header: bytes = b"") -> RequestLog:
             request_log.request_id = value.decode("latin-1")
         elif name == b"x-model-version":
             request_log.pinned = value.decode("latin-1")
+        elif name == b"authorization":
+            request_log.authorization = value.decode("latin-1")
         if name == sticky_header:
             request_log.sticky = value.decode("latin-1")
     return request_log
@@ -64,6 +79,17 @@ def error_body(status: int, kind: str, message: str) -> bytes:
 
 
 def failure(scope: Scope, request_log: RequestLog, exc: Exception) -> Reply:
+    """The answer to ``exc``, noted in ``request_log``, in the shape of the path's protocol."""
+    reply, kind, message = _failure(scope, request_log, exc)
+    path: str = scope["path"]
+    for matches, shape in _SHAPES:
+        if matches(path):
+            reply.body = shape(reply.status, kind, message)
+            break
+    return reply
+
+
+def _failure(scope: Scope, request_log: RequestLog, exc: Exception) -> tuple[Reply, str, str]:
     """The answer to ``exc``, noted in ``request_log``; an unexpected one is logged as a 500."""
     headers: list[tuple[bytes, bytes]] = []
     if isinstance(exc, ServiceError):
@@ -88,20 +114,20 @@ def failure(scope: Scope, request_log: RequestLog, exc: Exception) -> Reply:
         )
         request_log.error = request_log.error or f"internal error: {exc!r}"
         message = f"internal error (job_id {request_log.job_id})"
-        return Reply(500, error_body(500, "InternalError", message))
+        return Reply(500, error_body(500, "InternalError", message)), "InternalError", message
     request_log.error = message
-    return Reply(status, error_body(status, kind, message), headers)
+    return Reply(status, error_body(status, kind, message), headers), kind, message
 
 
 async def send_reply(send: Send, reply: Reply, job_id: str) -> None:
-    """Send ``reply`` as a JSON response (Starlette's headers, plus X-Job-Id)."""
+    """Send ``reply`` (Starlette's headers, plus X-Job-Id)."""
     await send(
         {
             "type": "http.response.start",
             "status": reply.status,
             "headers": [
                 (b"content-length", str(len(reply.body)).encode()),
-                (b"content-type", b"application/json"),
+                (b"content-type", reply.content_type),
                 *reply.headers,
                 (b"x-job-id", job_id.encode()),
             ],

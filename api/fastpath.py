@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from fastapi import FastAPI
@@ -30,6 +30,18 @@ from api.services import Services
 
 Answer = Callable[[RequestLog, bytes, str | None, str | None], dict[str, Any]]
 """A handler method: (request log, body, model, version) -> response body."""
+
+
+class PatternRoute(Protocol):
+    """A route served here by its path's pattern (the Open Inference Protocol's infer)."""
+
+    def match(self, path: str) -> tuple[str, str | None] | None:
+        """The path's (model, version) if this route serves it, else None."""
+
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, matched: tuple[str, str | None]
+    ) -> None:
+        """Answer one request through ``api.exchange`` and emit its record."""
 
 
 def route_path(scope: Scope) -> str:
@@ -49,11 +61,14 @@ class PredlogApi(FastAPI):
         services: Services,
         fast_routes: Mapping[str, Answer],
         documented: Sequence[APIRoute],
+        pattern_routes: Sequence[PatternRoute] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.fast_routes = dict(fast_routes)
-        """Route path -> the handler method that answers ``POST`` on it."""
+        """Route path -> the handler method that answers ``POST`` on it (exact paths only)."""
+        self.pattern_routes = tuple(pattern_routes)
+        """Routes matched by pattern, after the exact paths and before FastAPI's router."""
         self.documented = list(documented)
         """Route objects that describe the fast routes to the OpenAPI schema (never mounted)."""
         self._finish = services.finish
@@ -70,6 +85,11 @@ class PredlogApi(FastAPI):
             if answer is not None:
                 await self.serve_fast(scope, receive, send, path, answer)
                 return
+            for route in self.pattern_routes:
+                matched = route.match(path)
+                if matched is not None:
+                    await route.serve(scope, receive, send, matched)
+                    return
         await super().__call__(scope, receive, send)
 
     async def serve_fast(

@@ -29,14 +29,19 @@ def pins(query_string: bytes) -> tuple[str | None, str | None]:
     return model, version
 
 
-def json_response(body: Any) -> Response:
+def json_response(body: Any, status_code: int = 200) -> Response:
     """Serialise with orjson (numpy-free dicts of floats, bools and strings)."""
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 async def read_body(receive: Receive, log: RequestLog, limit: int) -> bytes:
     """The request body, refusing a non-JSON content type and anything over ``limit`` bytes."""
     check_content(log.content_type, log.content_length, limit)
+    return await receive_body(receive, limit)
+
+
+async def receive_body(receive: Receive, limit: int) -> bytes:
+    """The request body, refusing anything over ``limit`` bytes (whatever its content type)."""
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -1,0 +1,260 @@
+"""Open Inference Protocol tensors to model rows and model outputs to tensors, in JSON or in
+the binary tensor extension (raw little-endian bytes after the JSON header, whose length the
+``Inference-Header-Content-Length`` header gives).
+
+Every rejection says what was wrong and where (``inputs[0].shape [1, 3]: the model expects
+4 features``); values are held to what ``/predict`` accepts (finite, in float32's range).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from api.errors import InvalidInputError, MalformedRequestError
+from api.inputs import FLOAT32_MAX, decode
+from api.oip.schemas import (
+    IS_OUTLIER,
+    LABEL,
+    MAX_TENSORS,
+    OUTLIER_SCORE,
+    PREDICTION,
+    PROBABILITIES,
+)
+from api.runtime.bundle import BundleManifest
+from api.runtime.model import Output
+
+_DTYPES: dict[str, np.dtype[Any]] = {"FP32": np.dtype("<f4"), "FP64": np.dtype("<f8")}
+
+
+@dataclass(frozen=True, slots=True)
+class InferRequest:
+    """What an infer request asks: rows for the model, and which outputs in which form."""
+
+    id: str | None
+    rows: list[list[float]]
+    outputs: dict[str, bool | None] | None
+    """Output name -> answered as binary (None: as ``binary`` says); None: every output."""
+    binary: bool
+    """``binary_data_output``: outputs not named in ``outputs`` answer as binary."""
+
+
+def output_names(manifest: BundleManifest) -> list[str]:
+    """The outputs of a model, in the order they are answered."""
+    if manifest.is_regressor:
+        return [PREDICTION, OUTLIER_SCORE, IS_OUTLIER]
+    return [PROBABILITIES, LABEL, OUTLIER_SCORE, IS_OUTLIER]
+
+
+def read_header(body: bytes, header_length: int | None) -> tuple[dict[str, Any], bytes]:
+    """The request's JSON object, and the binary data after it (binary tensor extension)."""
+    if header_length is None:
+        header, tail = body, b""
+    elif 0 < header_length <= len(body):
+        header, tail = body[:header_length], body[header_length:]
+    else:
+        raise MalformedRequestError(
+            f"Inference-Header-Content-Length {header_length} is not within the body's "
+            f"{len(body)} bytes"
+        )
+    payload = decode(header)
+    if type(payload) is not dict:
+        raise InvalidInputError("the infer request must be a JSON object")
+    return payload, tail
+
+
+def request_id(payload: dict[str, Any]) -> str | None:
+    """The request's ``id``: the caller's request id."""
+    found = payload.get("id")
+    if found is not None and (type(found) is not str or len(found) > 256):
+        raise InvalidInputError('"id" must be a string of at most 256 characters')
+    return found
+
+
+def read_request(
+    payload: dict[str, Any], tail: bytes, manifest: BundleManifest, max_rows: int
+) -> InferRequest:
+    """Check an infer request (``read_header``'s) against ``manifest``'s one input tensor."""
+    params = _parameters(payload, "parameters")
+    binary = params.get("binary_data_output", False)
+    if type(binary) is not bool:
+        raise InvalidInputError("parameters.binary_data_output must be a boolean")
+    inputs = payload.get("inputs")
+    if type(inputs) is not list or len(inputs) != 1:
+        raise InvalidInputError(
+            f'"inputs" must be a list of one tensor, {manifest.input_name!r} '
+            f"[rows, {manifest.n_features}]"
+        )
+    rows, used = _rows(inputs[0], tail, manifest, max_rows)
+    if used != len(tail):
+        raise InvalidInputError(
+            f"the body has {len(tail) - used} bytes after the tensors' binary data"
+        )
+    return InferRequest(request_id(payload), rows, _outputs(payload, manifest), binary)
+
+
+def _parameters(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    params = obj.get("parameters")
+    if params is None:
+        return {}
+    if type(params) is not dict:
+        raise InvalidInputError(f"{where} must be an object")
+    return params
+
+
+def _rows(
+    tensor: Any, tail: bytes, manifest: BundleManifest, max_rows: int
+) -> tuple[list[list[float]], int]:
+    """The input's rows, and how many bytes of ``tail`` its binary data took."""
+    if type(tensor) is not dict:
+        raise InvalidInputError("inputs[0] must be an object")
+    if tensor.get("name") != manifest.input_name:
+        raise InvalidInputError(
+            f"inputs[0].name must be {manifest.input_name!r}, not {tensor.get('name')!r}"
+        )
+    datatype = tensor.get("datatype")
+    dtype = _DTYPES.get(datatype) if type(datatype) is str else None
+    if dtype is None:
+        raise InvalidInputError(f"inputs[0].datatype must be FP32 or FP64, not {datatype!r}")
+    n, width = _shape(tensor.get("shape"), manifest.n_features, max_rows)
+    size = _parameters(tensor, "inputs[0].parameters").get("binary_data_size")
+    if size is None:
+        values = _json_values(tensor.get("data"), n * width)
+        return [values[i : i + width] for i in range(0, n * width, width)], 0
+    if type(size) is not int or size != n * width * dtype.itemsize:
+        raise InvalidInputError(
+            f"inputs[0].parameters.binary_data_size must be {n * width * dtype.itemsize} "
+            f"(shape [{n}, {width}] of {datatype}), not {size!r}"
+        )
+    if size > len(tail):
+        raise InvalidInputError(
+            f"inputs[0] announces {size} bytes of binary data, the body has {len(tail)}"
+        )
+    array = np.frombuffer(tail, dtype=dtype, count=n * width)
+    if not np.all(np.abs(array) <= FLOAT32_MAX):  # False for NaN as well
+        raise InvalidInputError(
+            "inputs[0] must hold finite numbers within the float32 range (NaN, Infinity "
+            "and larger values are rejected)"
+        )
+    rows: list[list[float]] = array.reshape(n, width).tolist()
+    return rows, size
+
+
+def _shape(shape: Any, n_features: int, max_rows: int) -> tuple[int, int]:
+    if (
+        type(shape) is not list
+        or not 1 <= len(shape) <= 2
+        or any(type(d) is not int or d < 1 for d in shape)
+    ):
+        raise InvalidInputError(
+            f"inputs[0].shape must be [rows, {n_features}] (or [{n_features}] for one row), "
+            f"not {shape!r}"
+        )
+    n, width = (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
+    if width != n_features:
+        raise InvalidInputError(f"inputs[0].shape {shape}: the model expects {n_features} features")
+    if n > max_rows:
+        raise InvalidInputError(f"inputs[0] has {n} rows; at most {max_rows} per request")
+    return n, width
+
+
+def _json_values(data: Any, count: int) -> list[float]:
+    """The tensor's values, flat or nested one level (row-major), checked one by one."""
+    if type(data) is not list:
+        raise InvalidInputError(
+            "inputs[0].data must be a list of numbers (or parameters.binary_data_size set)"
+        )
+    flat: list[Any] = (
+        [v for row in data for v in row] if data and all(type(r) is list for r in data) else data
+    )
+    if len(flat) != count:
+        raise InvalidInputError(f"inputs[0].data has {len(flat)} values; its shape says {count}")
+    for i, value in enumerate(flat):
+        kind = type(value)
+        if (kind is not float and kind is not int) or not -FLOAT32_MAX <= value <= FLOAT32_MAX:
+            raise InvalidInputError(
+                f"inputs[0].data value {i} must be a number within the float32 range, "
+                f"got {value!r}"[:200]
+            )
+    return flat
+
+
+def _outputs(payload: dict[str, Any], manifest: BundleManifest) -> dict[str, bool | None] | None:
+    wanted = payload.get("outputs")
+    if wanted is None:
+        return None
+    names = output_names(manifest)
+    if type(wanted) is not list or not 1 <= len(wanted) <= MAX_TENSORS:
+        raise InvalidInputError(f'"outputs" must be a list of 1 to {MAX_TENSORS} objects')
+    chosen: dict[str, bool | None] = {}
+    for i, output in enumerate(wanted):
+        name = output.get("name") if type(output) is dict else None
+        if name not in names:
+            raise InvalidInputError(
+                f"outputs[{i}].name must be one of {', '.join(names)}, not {name!r}"
+            )
+        binary = _parameters(output, f"outputs[{i}].parameters").get("binary_data")
+        if binary is not None and type(binary) is not bool:
+            raise InvalidInputError(f"outputs[{i}].parameters.binary_data must be a boolean")
+        chosen[name] = binary
+    return chosen
+
+
+def write_response(
+    request: InferRequest, manifest: BundleManifest, out: Output, job_id: str
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when binary data follows it."""
+    n = len(out.is_outlier)
+    tensors: dict[str, tuple[str, list[int], Any]] = {
+        OUTLIER_SCORE: ("FP64", [n], out.outlier_score),
+        IS_OUTLIER: ("BOOL", [n], out.is_outlier),
+    }
+    if manifest.is_regressor:
+        tensors[PREDICTION] = ("FP32", [n, 1], out.proba)
+    else:
+        labels = manifest.labels
+        tensors[PROBABILITIES] = ("FP32", [n, len(labels)], out.proba)
+        tensors[LABEL] = ("BYTES", [n], [labels[k] for k in out.label_index.tolist()])
+    wanted = request.outputs
+    names = output_names(manifest) if wanted is None else list(wanted)
+    outputs: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for name in names:
+        datatype, shape, value = tensors[name]
+        own = None if wanted is None else wanted[name]
+        binary = request.binary if own is None else own
+        if binary:
+            raw = _binary(datatype, value)
+            chunks.append(raw)
+            params = {"binary_data_size": len(raw)}
+            outputs.append({"name": name, "datatype": datatype, "shape": shape,
+                            "parameters": params})  # fmt: skip
+        else:
+            data = value if datatype == "BYTES" else value.reshape(-1).tolist()
+            outputs.append({"name": name, "datatype": datatype, "shape": shape, "data": data})
+    header = orjson.dumps(
+        {
+            "model_name": manifest.name,
+            "model_version": manifest.version,
+            "id": job_id if request.id is None else request.id,
+            "parameters": {"job_id": job_id},
+            "outputs": outputs,
+        }
+    )
+    if not chunks:
+        return header, None
+    return header + b"".join(chunks), len(header)
+
+
+def _binary(datatype: str, value: Any) -> bytes:
+    """A tensor's bytes: little-endian, row-major; BYTES elements length-prefixed (uint32)."""
+    if datatype == "BYTES":
+        encoded = [s.encode() for s in value]
+        return b"".join(struct.pack("<I", len(b)) + b for b in encoded)
+    dtype = {"FP32": "<f4", "FP64": "<f8", "BOOL": "?"}[datatype]
+    raw: bytes = np.ascontiguousarray(value, dtype=dtype).tobytes()
+    return raw
