@@ -15,7 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-PARTS = ("runtime", "api", "registry", "store", "sidecar", "system", "dashboard", "load")
+PARTS = (
+    "runtime",
+    "api",
+    "registry",
+    "shadow",
+    "store",
+    "sidecar",
+    "system",
+    "dashboard",
+    "load",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -263,3 +263,63 @@ def test_a_version_that_fails_to_load_on_a_worker_is_failed_there(
     assert len(loaded) == cluster.workers - first  # the other replica serves it
     pinned = {status(f"{cluster.urls[0]}/predict?version=5") for _ in range(8)}
     assert pinned == {404}  # never served where it failed
+
+
+def shadow_links(store: str, since: datetime) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(primary job_id -> its version, primary job_id -> the versions of its shadow records)."""
+    engine = make_engine(store, readonly=True)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(Prediction.job_id, Prediction.version, Prediction.shadow_of).where(
+                    Prediction.event_time >= since, Prediction.model == "iris"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    primaries = {str(j): str(v) for j, v, s in rows if s is None}
+    shadows: dict[str, list[str]] = {}
+    for _, version, of in rows:
+        if of is not None:
+            shadows.setdefault(str(of), []).append(str(version))
+    return primaries, shadows
+
+
+def test_a_shadow_gets_a_copy_of_every_request_and_never_answers(
+    cluster: Cluster, models_dir: Path, tmp_path: Path
+) -> None:
+    cluster.everywhere()
+    out = cluster.models("deploy", str(new_version(models_dir, tmp_path, "7")), "--shadow")
+    assert "iris version 7: shadow" in out.stdout
+    cluster.everywhere()
+    since = datetime.now(UTC)
+    with Load(cluster.urls, rate=60, seconds=6) as load:
+        pass
+    answered = sum(s.answered for s in load.summaries)
+    for summary in load.summaries:
+        assert summary.errors == 0
+        assert set(summary.by_status) == {"200"}, summary.by_status
+
+    def stored() -> bool:
+        primaries, shadows = shadow_links(cluster.store, since)
+        return len(primaries) >= answered and sum(map(len, shadows.values())) >= answered
+
+    wait_for(stored, timeout=60)
+    primaries, shadows = shadow_links(cluster.store, since)
+    assert len(primaries) == answered
+    assert "7" not in primaries.values()  # a shadow never answers
+    assert set(shadows) == set(primaries)  # every request has its copy, linked to it
+    assert all(versions == ["7"] for versions in shadows.values())  # exactly one each
+    listed = {v["version"]: v["state"] for v in cluster.listing()["models"]["iris"]}
+    assert listed["7"] == "shadow"
+
+    # promoted, the shadow takes all of the traffic and gets no more copies
+    cluster.models("promote", "iris", "7")
+    cluster.everywhere()
+    since = datetime.now(UTC)
+    with Load(cluster.urls[:1], rate=40, seconds=3) as load:
+        pass
+    wait_for(lambda: len(shadow_links(cluster.store, since)[0]) >= load.summaries[0].answered)
+    primaries, shadows = shadow_links(cluster.store, since)
+    assert set(primaries.values()) == {"7"}
+    assert shadows == {}
