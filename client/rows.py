@@ -80,7 +80,9 @@ class RowSampler:
         outlier_fraction: float,
         seed: int | None = None,
         sample: Sequence[Sequence[float]] = (),
+        shift: Sequence[float] = (),
     ) -> None:
+        """``shift``: per feature, training stds added to every normal row (drift on purpose)."""
         if not stats:
             raise ValueError("no feature statistics to draw rows from")
         if not 0.0 <= outlier_fraction <= 1.0:
@@ -94,6 +96,8 @@ class RowSampler:
         self._min = np.array([s.min for s in stats])
         self._max = np.array([s.max for s in stats])
         self._sample = np.array(sample, dtype=np.float64).reshape(-1, len(self.stats))
+        self._shift = np.zeros(len(self.stats))
+        self._shift[: len(shift)] = shift
 
     def rows(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` rows (float64, (n, features)) and a flag per row saying it is an outlier."""
@@ -103,7 +107,7 @@ class RowSampler:
             normal = picked + self._rng.normal(0.0, JITTER_STDS * self._std, size=(n, width))
         else:
             normal = self._rng.normal(self._mean, self._std, size=(n, width))
-        normal = np.clip(normal, self._min, self._max)
+        normal = np.clip(normal, self._min, self._max) + self._shift * self._std
         is_outlier = self._rng.random(n) < self.outlier_fraction
         k = int(is_outlier.sum())
         if k:

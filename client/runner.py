@@ -16,6 +16,7 @@ from yarl import URL
 from client.rows import Body, FeatureStat, RowSampler, Training
 from client.schedule import Schedule
 from client.settings import LoadSettings
+from client.shift import shift_vector
 from client.stats import LoadStats, Summary
 
 LATE_AFTER_S = 0.010
@@ -186,7 +187,11 @@ async def run_load_async(
         if training is None:
             training = await fetch_training(session, settings.url)
         sampler = RowSampler(
-            training.stats, settings.outlier_fraction, settings.seed, training.sample
+            training.stats,
+            settings.outlier_fraction,
+            settings.seed,
+            training.sample,
+            shift=shift_vector(training.stats, settings.shift),
         )
         return await LoadRun(settings, session, sampler, progress).run()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from client.shift import parse_shifts
 from predlog.settings import PredlogSettings
 from predlog.timespec import parse_duration
 
@@ -29,6 +30,8 @@ class LoadSettings(PredlogSettings):
     """Send this many requests instead of running for a duration."""
     outlier_fraction: float = Field(default=0.0, ge=0, le=1)
     """Fraction of rows drawn far outside the training distribution."""
+    shift: Annotated[tuple[str, ...], NoDecode] = ()
+    """FEATURE=DELTA (repeatable): add DELTA training stds to that feature (name or index)."""
     model: str | None = None
     """Model name (default: the api's default model)."""
     version: str | None = None
@@ -43,6 +46,11 @@ class LoadSettings(PredlogSettings):
     """Seed of the row sampler, for repeatable runs."""
     progress: bool = True
     """Print a progress line to stderr once a second."""
+
+    @field_validator("shift", mode="before")
+    @classmethod
+    def _parse_shift(cls, value: object) -> tuple[str, ...]:
+        return parse_shifts(value)
 
     @model_validator(mode="after")
     def _bounded(self) -> LoadSettings:

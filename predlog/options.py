@@ -60,6 +60,8 @@ def field_option(
     annotation = _without_none(info.annotation)
     if annotation is bool:
         return option(f"{flag}/--no-{flag.removeprefix('--')}", dest or field, **kwargs)
+    if _repeatable(annotation):  # the option given once per item
+        return option(flag, dest or field, multiple=True, type=click.STRING, **kwargs)
     return option(flag, dest or field, type=_click_type(annotation, info.metadata), **kwargs)
 
 
@@ -137,6 +139,13 @@ def _without_none(annotation: Any) -> Any:
         if len(args) == 1:
             return args[0]
     return annotation
+
+
+def _repeatable(annotation: Any) -> bool:
+    """Whether a field holds a tuple of items (``tuple[str, ...]``, maybe Annotated)."""
+    if get_origin(annotation) is Annotated:
+        return _repeatable(get_args(annotation)[0])
+    return get_origin(annotation) is tuple
 
 
 def _click_type(annotation: Any, metadata: list[Any]) -> click.ParamType[Any]:

@@ -19,9 +19,8 @@ from sidecar.spool.segments import Spool
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.queries import missing_total
-from sidecar.store.writer import StoreWriter
 from sidecar.writer.loop import WriterLoop
-from sidecar.writer.process import WriterProcess, tune_gc
+from sidecar.writer.process import WriterProcess, store_writer, tune_gc
 from sidecar.writer.report import MetricsReport
 
 uvloop: Any
@@ -62,7 +61,7 @@ class Sidecar:
         else:
             self.writer = WriterLoop(
                 self.spool,
-                lambda: StoreWriter(self.engine),
+                lambda: store_writer(settings, self.engine),
                 MetricsReport(self.metrics),
                 batch_records=settings.batch_records,
                 batch_interval=settings.batch_interval,

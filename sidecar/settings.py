@@ -64,3 +64,13 @@ class SidecarSettings(PredlogSettings):
     """A .part file of the api's spool untouched this many seconds is a crashed api's: ingest it."""
     gaps_interval: float = Field(default=10.0, gt=0)
     """Seconds between reads of the missing-records metric from the store's streams table."""
+    histograms: bool = True
+    """Keep per-minute per-feature histograms of the inputs and predictions (the Drift page)."""
+    models_dir: Path = Field(
+        default=Path("var/models"), validation_alias=shared("MODELS_DIR", "SIDECAR")
+    )
+    """Model bundles whose manifests give a version's histogram bins when the registry has none."""
+    alert_window: float = Field(default=900.0, ge=60)
+    """Seconds of recent traffic the alert metrics (outlier rate, drift, accuracy) cover."""
+    alert_interval: float = Field(default=30.0, gt=0)
+    """Seconds between reads of the alert metrics from the store's rollups."""

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sidecar.store.bins import BIN_COLUMNS
 from sidecar.store.histogram import LATENCY_BUCKETS, SCORE_BUCKETS
 
 
@@ -158,6 +159,128 @@ class Rollup(Base):
         *(Column(name, BigInteger, nullable=False) for name in (*LATENCY_COLUMNS, *SCORE_COLUMNS)),
         Index(None, "minute", "model", "version"),
     )
+
+
+class FeatureRollup(Base):
+    """Per-minute histogram of one input feature (or the prediction) of one model version.
+
+    ``feature`` is the input column's index, or -1 (``bins.PREDICTION_SLOT``) for the
+    prediction: class counts of a classifier, a histogram of a regressor's values. ``rows``
+    counts the values; ``bNN`` count them per bin of the slot's edges in
+    ``feature_references`` (see ``sidecar.store.bins``). Kept in the rows' transaction.
+    """
+
+    __tablename__ = "feature_rollups"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    feature: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    rows: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        *(Column(name, BigInteger, nullable=False) for name in BIN_COLUMNS),
+        Index(None, "minute"),
+    )
+
+
+class FeatureReference(Base):
+    """The bins a version's histograms are counted on, and the training rows per bin.
+
+    Written by the sidecar, from the version's bundle manifest (``feature_stats``), when it
+    first stores a record of that version. ``edges`` are the interior bins' edges (null for
+    a classifier's prediction slot, whose ``labels`` name its columns); ``reference`` the
+    training rows per interior bin (null where the bundle has none: a prediction slot).
+    """
+
+    __tablename__ = "feature_references"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    feature: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16))
+    """numeric (bins on ``edges``) or classes (one column per class)."""
+    edges: Mapped[Any | None] = mapped_column(JSONType)
+    reference: Mapped[Any | None] = mapped_column(JSONType)
+    labels: Mapped[Any | None] = mapped_column(JSONType)
+    mean: Mapped[float | None] = mapped_column(Float)
+    std: Mapped[float | None] = mapped_column(Float)
+    """The training data's mean and std of the feature (the Wasserstein distance's scale)."""
+    created_at: Mapped[datetime]
+
+
+class Feedback(Base):
+    """Ground truth for one row of one request, by job_id; joined to its prediction later.
+
+    The first feedback stored for a (job_id, row) wins; later ones are duplicates. When the
+    prediction is stored too (before or after), the writer fills ``model`` to ``outcome``
+    and counts it in ``quality_rollups``; ``prediction_time`` null means unmatched so far.
+    """
+
+    __tablename__ = "feedback"
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row_index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    schema_version: Mapped[int] = mapped_column(SmallInteger)
+    label: Mapped[str | None] = mapped_column(String(128))
+    value: Mapped[float | None] = mapped_column(Float)
+    event_time: Mapped[datetime]
+    """When the api received the feedback."""
+    stored_at: Mapped[datetime]
+    feedback_job_id: Mapped[str | None] = mapped_column(String(64))
+    """The job_id of the POST /feedback request that carried it."""
+    model: Mapped[str | None] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(128))
+    predicted_label: Mapped[str | None] = mapped_column(String(128))
+    predicted_value: Mapped[float | None] = mapped_column(Float)
+    prediction_time: Mapped[datetime | None]
+    """The prediction's event time once joined; null while no prediction matches."""
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    """"ok" when counted in quality_rollups, else why not (e.g. "label for a regressor")."""
+
+    __table_args__ = (
+        # The unmatched rows only (few): the writer's probe and the "unmatched" count.
+        Index(
+            "ix_feedback_unmatched",
+            "event_time",
+            postgresql_where=text("prediction_time IS NULL"),
+            sqlite_where=text("prediction_time IS NULL"),
+        ),
+    )
+
+
+DELAY_BOUNDS_S: tuple[float, ...] = (60.0, 600.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
+"""Upper bounds of the feedback-delay buckets (seconds); one more bucket holds the rest."""
+DELAY_COLUMNS = tuple(f"delay_h{i:02d}" for i in range(len(DELAY_BOUNDS_S) + 1))
+
+
+class QualityRollup(Base):
+    """Per-minute (of the prediction) counts of joined feedback by version, truth and answer.
+
+    A classifier's rows have ``truth`` and ``predicted`` labels (the confusion matrix's
+    cells); a regressor's have both '' and the error sums. ``matched`` counts feedback
+    compared with its prediction; ``unusable`` feedback joined but not comparable
+    (``feedback.outcome``), kept under '' and ''. ``delay_hNN`` count the feedback per
+    delay bucket (feedback time minus prediction time, ``DELAY_BOUNDS_S``).
+    """
+
+    __tablename__ = "quality_rollups"
+
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    truth: Mapped[str] = mapped_column(String(128), primary_key=True)
+    predicted: Mapped[str] = mapped_column(String(128), primary_key=True)
+    matched: Mapped[int] = mapped_column(BigInteger)
+    unusable: Mapped[int] = mapped_column(BigInteger)
+    error_sum: Mapped[float] = mapped_column(Float)
+    abs_error_sum: Mapped[float] = mapped_column(Float)
+    squared_error_sum: Mapped[float] = mapped_column(Float)
+    delay_sum_s: Mapped[float] = mapped_column(Float)
+    delay_max_s: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = tuple(Column(name, BigInteger, nullable=False) for name in DELAY_COLUMNS)
 
 
 class DeadLetter(Base):
@@ -350,6 +473,8 @@ metadata = Base.metadata
 predictions = cast(Table, Prediction.__table__)
 rollups = cast(Table, Rollup.__table__)
 dead_letters = cast(Table, DeadLetter.__table__)
+feature_rollups = cast(Table, FeatureRollup.__table__)
+feature_references = cast(Table, FeatureReference.__table__)
 streams = cast(Table, Stream.__table__)
 model_versions = cast(Table, ModelVersionRow.__table__)
 bundle_files = cast(Table, BundleFile.__table__)

@@ -18,9 +18,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sidecar.record import TAG, PredictionRecord
 from sidecar.store import pgcopy, sqlitebulk
+from sidecar.store.bins import BIN_COLUMNS
+from sidecar.store.histograms import feature_increments
 from sidecar.store.mapping import prediction_row, to_datetime, unstorable
+from sidecar.store.references import ReferenceSource, Unresolved, to_rows
 from sidecar.store.rollup import KEY_COLUMNS, SUM_COLUMNS, aggregate
-from sidecar.store.schema import dead_letters, predictions, rollups, streams
+from sidecar.store.schema import (
+    dead_letters,
+    feature_references,
+    feature_rollups,
+    predictions,
+    rollups,
+    streams,
+)
 
 BulkMode = Literal["auto", "copy", "executemany"]
 """How predictions are inserted. "auto": on SQLite multi-row INSERTs on the raw cursor, on
@@ -56,6 +66,9 @@ class PreparedBatch:
     """Records passed in."""
     rejected: int
     """Of those, the ones the store cannot hold."""
+    histograms: list[dict[str, Any]] | None = None
+    """Feature histogram increments, for when every record is inserted (None: none kept,
+    or a version's bins are still to be read from the store, in the write)."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +96,13 @@ class StoreWriter:
         # bench/store.py: COPY wins from about 10 rows; below, one INSERT is fewer round trips.
         copy_min_rows: int = 10,
         clock: Callable[[], datetime] | None = None,
+        references: ReferenceSource | None = None,
     ) -> None:
-        """``bulk``/``copy_min_rows`` pick PostgreSQL's insert path; ``clock`` gives stored_at."""
+        """``bulk``/``copy_min_rows`` pick PostgreSQL's insert path; ``clock`` gives stored_at;
+        ``references``: where versions' bins come from (None: no feature histograms)."""
+        self.references = references
+        self._saving: set[tuple[str, str]] = set()
+        """Versions whose bins the open transaction stores."""
         self.engine = engine
         self.dialect = engine.dialect.name
         if self.dialect not in {"sqlite", "postgresql"}:
@@ -99,6 +117,8 @@ class StoreWriter:
         )
         self._upsert_rollups = self._rollup_upsert()
         self._upsert_streams = self._stream_upsert()
+        self._upsert_features = self._feature_upsert()
+        self._insert_references = self._insert(feature_references).on_conflict_do_nothing()
 
     def write(
         self, records: Sequence[PredictionRecord], dead_letters: Sequence[DeadLetterIn] = ()
@@ -144,13 +164,24 @@ class StoreWriter:
             letters=[*dead_letters, *rejected],
             received=len(records),
             rejected=len(rejected),
+            histograms=self._cached_histograms(unique),
         )
+
+    def _cached_histograms(self, records: list[PredictionRecord]) -> list[dict[str, Any]] | None:
+        """Histogram increments from the versions' bins known already (None: not all known)."""
+        if self.references is None:
+            return []
+        try:
+            return feature_increments(records, self.references.cached)
+        except Unresolved:
+            return None
 
     def write_prepared(self, batch: PreparedBatch) -> WriteResult:
         """``write`` for a batch that ``prepare`` made."""
         if not batch.records and not batch.letters:
             return WriteResult(inserted=0, duplicates=0, dead_letters=0)
         stored_at = _utc(self.clock())
+        self._saving = set()
         with self.engine.connect() as conn:
             try:
                 try:
@@ -159,6 +190,8 @@ class StoreWriter:
                 except sqlitebulk.Duplicates:  # rolled back; redone on the exact path
                     with conn.begin():
                         inserted = self._write(conn, batch, stored_at, fast=False)
+                if self.references is not None:
+                    self.references.unsaved -= self._saving  # committed
             except BaseException:
                 pgcopy.forget_staging(conn)  # the rollback took its staging table with it
                 raise
@@ -184,9 +217,31 @@ class StoreWriter:
         if rollup_rows:
             conn.execute(self._upsert_rollups, rollup_rows)
             conn.execute(self._upsert_streams, stream_rows)
+        if self.references is not None:
+            fed = records if inserted_ids is None else fresh
+            self._write_histograms(conn, fed, batch.histograms if inserted_ids is None else None)
         if batch.letters:
             conn.execute(dead_letters_insert, [_dead_letter_row(d) for d in batch.letters])
         return inserted
+
+    def _write_histograms(
+        self, conn: Connection, records: list[PredictionRecord], prepared: list[Any] | None
+    ) -> None:
+        """The feature histograms' increments, and the bins of versions seen for the first
+        time, in the open transaction."""
+        assert self.references is not None
+        rows = prepared
+        if rows is None:
+            rows = feature_increments(records, self.references.resolver(conn))
+        counted = {(row["model"], row["version"]) for row in rows}
+        self._saving = self.references.unsaved & counted
+        if self._saving:
+            now = _utc(self.clock())
+            found = [self.references.cached(*key) for key in sorted(self._saving)]
+            refs = [row for ref in found if ref is not None for row in to_rows(ref, now)]
+            conn.execute(self._insert_references, refs)
+        if rows:
+            conn.execute(self._upsert_features, rows)
 
     def _insert_rows(
         self, conn: Connection, batch: PreparedBatch, stored_at: datetime, fast: bool
@@ -222,6 +277,16 @@ class StoreWriter:
             rollups.c.latency_max_ms, excluded.latency_max_ms
         )
         upsert: Insert = stmt.on_conflict_do_update(index_elements=list(KEY_COLUMNS), set_=updates)
+        return upsert
+
+    def _feature_upsert(self) -> Insert:
+        stmt = self._insert(feature_rollups)
+        excluded = stmt.excluded
+        updates: dict[str, Any] = {
+            name: feature_rollups.c[name] + excluded[name] for name in ("rows", *BIN_COLUMNS)
+        }
+        keys = ["model", "version", "minute", "feature"]
+        upsert: Insert = stmt.on_conflict_do_update(index_elements=keys, set_=updates)
         return upsert
 
     def _stream_upsert(self) -> Insert:

@@ -20,11 +20,14 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from sqlalchemy import Engine
+
 from sidecar.batch_histogram import bucket_counts
 from sidecar.metrics import LAG_BUCKETS, SidecarMetrics
 from sidecar.settings import SidecarSettings
 from sidecar.spool.follower import SpoolFollower
 from sidecar.store.engine import make_engine
+from sidecar.store.references import ReferenceSource
 from sidecar.store.writer import StoreWriter
 from sidecar.writer.loop import WriterLoop
 from sidecar.writer.report import MetricsReport
@@ -78,6 +81,12 @@ class PipeReport:
             self.send("corrupt", segments)
 
 
+def store_writer(settings: SidecarSettings, engine: Engine) -> StoreWriter:
+    """The store writer the settings ask for (with feature histograms, or without)."""
+    references = ReferenceSource(settings.models_dir) if settings.histograms else None
+    return StoreWriter(engine, references=references)
+
+
 def writer_main(settings: SidecarSettings, conn: Connection) -> None:
     """The writer process: run the loop over the spool until the parent says stop."""
     # The parent decides when to stop (a Ctrl-C reaches the whole process group).
@@ -88,7 +97,7 @@ def writer_main(settings: SidecarSettings, conn: Connection) -> None:
     report = PipeReport(conn)
     loop = WriterLoop(
         SpoolFollower(settings.spool_dir / "sidecar"),
-        lambda: StoreWriter(engine),
+        lambda: store_writer(settings, engine),
         report,
         batch_records=settings.batch_records,
         batch_interval=settings.batch_interval,
