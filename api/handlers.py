@@ -7,6 +7,7 @@ A handler chooses the model version, validates the rows, runs the model, fills t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,10 +31,18 @@ class Limits:
 class PredictionHandler:
     """Runs predictions for the /predict family and shapes their answers."""
 
-    def __init__(self, registry: ModelRouter, limits: Limits, metrics: ApiMetrics) -> None:
+    def __init__(
+        self,
+        registry: ModelRouter,
+        limits: Limits,
+        metrics: ApiMetrics,
+        authorize: Callable[[str, str | None], None] | None = None,
+    ) -> None:
         self.registry = registry
         self.limits = limits
         self.metrics = metrics
+        self.authorize = authorize
+        """(model, Authorization header) -> None, or 401/403 (a group's predict key)."""
 
     def route(self, log: RequestLog, model: str | None, version: str | None) -> ModelVersion:
         """The version that answers ``log``: pinned by the query or ``X-Model-Version``, else
@@ -43,6 +52,8 @@ class PredictionHandler:
             raise InvalidInputError(f"X-Model-Version is longer than {MAX_NAME} characters")
         chosen, routing = self.registry.choose(model, pinned, log.sticky)
         log.model, log.version, log.routing = chosen.name, chosen.version, routing
+        if self.authorize is not None:
+            self.authorize(chosen.name, log.authorization)
         return chosen
 
     def infer(

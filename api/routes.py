@@ -30,6 +30,7 @@ from api.http import json_response, read_body
 from api.schemas import (
     ERRORS,
     PREDICT_DOCS,
+    PREDICT_SECURITY,
     REQUEST_BODY,
     BatchResponse,
     HealthResponse,
@@ -67,7 +68,8 @@ async def label(
 @router.get(
     "/predict/test",
     response_model=PredictResponse,
-    responses={404: ERRORS[404], 503: ERRORS[503]},
+    responses={status: ERRORS[status] for status in (401, 403, 404, 503)},
+    openapi_extra={"security": PREDICT_SECURITY},
     tags=["predict"],
 )
 async def predict_test(

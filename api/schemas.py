@@ -151,6 +151,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
         400: "Malformed JSON.",
+        401: "The model's group needs a read key (predict key) and none, an unknown or a "
+        "revoked one came.",
+        403: "The key's user has no role on the model's group (predict key).",
         404: "Unknown model or version.",
         413: "Body over the size limit.",
         415: "Content-Type is not application/json.",
@@ -188,7 +191,11 @@ PIN_PARAMETERS: list[dict[str, Any]] = [
         "description": "Pin this version (routing 'pinned'); default: chosen by weight.",
     },
 ]
+PREDICT_SECURITY: list[dict[str, list[str]]] = [{}, {"HTTPBearer": []}]
+"""No key, unless the model's group needs a read key for predictions (``predlog groups
+predict-key``): then ``Authorization: Bearer <key>``."""
 REQUEST_BODY: dict[str, Any] = {
+    "security": PREDICT_SECURITY,
     "requestBody": {
         "required": True,
         "content": {
@@ -200,7 +207,7 @@ REQUEST_BODY: dict[str, Any] = {
                 },
             }
         },
-    }
+    },
 }
 
 

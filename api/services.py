@@ -32,6 +32,7 @@ class Services:
         self.store: RegistryStore | None = None
         self.admin: AdminHandler | None = None
         self.registry: ModelRouter
+        live: LiveRegistry | None = None
         if registry is not None:
             self.registry = registry
         elif settings.store_url:  # the registry in the store: hot updates, the admin API
@@ -52,7 +53,9 @@ class Services:
                 settings.models_dir, weights=settings.weights or None, seed=settings.seed
             )
         limits = Limits(max_rows=settings.max_rows, max_batch_rows=settings.max_batch_rows)
-        self.predictions = PredictionHandler(self.registry, limits, self.metrics)
+        self.predictions = PredictionHandler(
+            self.registry, limits, self.metrics, live.authorize if live is not None else None
+        )
         self.metadata = MetadataHandler(self.registry)
         self.emitter = RecordEmitter(
             settings.forward_address,

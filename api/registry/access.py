@@ -1,5 +1,8 @@
 """Who may do what, in the store: groups, their members' roles, API keys and the admin audit.
 
+Every change to keys, members or a group's ``predict_needs_key`` bumps the registry's
+generation, so every worker reloads its prediction guard (``api.registry.guard``).
+
 A key is ``plk_<id>_<secret>``: the id is public (it names the key in listings and in the
 audit), the secret is 256 random bits. The store keeps only the sha256 of the whole key,
 which a caller's key is compared with in constant time; the key itself is shown once, when
@@ -19,6 +22,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.errors import ConflictError, InvalidInputError, ModelNotFoundError
+from api.registry import sql
 from api.registry.rows import check_name, now
 from sidecar.store.schema import access_groups, admin_audit, api_keys, group_members, model_groups
 
@@ -127,6 +131,7 @@ class AccessStore:
         key_id = secrets.token_hex(6)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
         with self.engine.begin() as conn:
+            sql.bump(conn)
             conn.execute(
                 insert(api_keys).values(
                     key_id=key_id,
@@ -173,6 +178,7 @@ class AccessStore:
     def revoke(self, key_id: str) -> dict[str, Any]:
         """Revoke a key: from now on it gets 401."""
         with self.engine.begin() as conn:
+            sql.bump(conn)
             done = conn.execute(
                 update(api_keys)
                 .where((api_keys.c.key_id == key_id) & api_keys.c.revoked_at.is_(None))
@@ -247,6 +253,7 @@ class AccessStore:
             "created_by": row["created_by"],
             "max_versions": row["max_versions"],
             "max_bundle_bytes": row["max_bundle_bytes"],
+            "predict_needs_key": bool(row["predict_needs_key"]),
             "members": self.members(group),
         }
 
@@ -267,6 +274,19 @@ class AccessStore:
             ).first()
         return (None, None) if row is None else (row[0], row[1])
 
+    def set_predict_key(self, group: str, needed: bool) -> dict[str, Any]:
+        """Whether the prediction routes of ``group``'s models need a read key on it."""
+        with self.engine.begin() as conn:
+            sql.bump(conn)
+            found = conn.execute(
+                update(access_groups)
+                .where(access_groups.c.name == group)
+                .values(predict_needs_key=needed)
+            ).rowcount
+        if not found:
+            raise ModelNotFoundError(f"no group {group[:140]!r}")
+        return self.group(group)
+
     def share(self, group: str, user: str, role: Role, by: str) -> list[dict[str, Any]]:
         """Give ``user`` ``role`` on ``group`` (replacing the one they had)."""
         check_name("user", user)
@@ -275,6 +295,7 @@ class AccessStore:
             raise ModelNotFoundError(f"no group {group[:140]!r}")
         member = (group_members.c.group_name == group) & (group_members.c.user_name == user)
         with self.engine.begin() as conn:
+            sql.bump(conn)
             conn.execute(delete(group_members).where(member))
             conn.execute(
                 insert(group_members).values(
@@ -287,6 +308,7 @@ class AccessStore:
         """Take ``user`` out of ``group``."""
         member = (group_members.c.group_name == group) & (group_members.c.user_name == user)
         with self.engine.begin() as conn:
+            sql.bump(conn)
             gone = conn.execute(delete(group_members).where(member)).rowcount
         if not gone:
             raise ModelNotFoundError(f"{user[:140]!r} is not a member of group {group!r}")

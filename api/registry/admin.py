@@ -305,6 +305,15 @@ class AdminHandler:
                 manager=None if caller.operator else caller.user,
             )
 
+    def set_predict_key(self, caller: Caller, group: str, required: bool) -> dict[str, Any]:
+        """Whether predicting with the group's models needs a key with read on it (manage)."""
+        with self.audited(caller, "predict-key") as note:
+            note.group = self._group(caller, group, "manage", "closing or opening predictions")
+            note.detail = "required" if required else "open"
+            changed = self.access.set_predict_key(group, required)
+            self._sync()
+            return changed
+
     def members(self, caller: Caller, group: str) -> dict[str, Any]:
         """The group's members and their roles (for its read members)."""
         with self.audited(caller, "members") as note:
@@ -317,6 +326,7 @@ class AdminHandler:
             note.group = self._group(caller, group, "manage", "sharing a group")
             note.detail = f"{user[:255]}={role[:20]}"
             members = self.access.share(group, user, check_role(role), caller.user)
+            self._sync()
             return {"group": group, "members": members}
 
     def unshare(self, caller: Caller, group: str, user: str) -> dict[str, Any]:
@@ -324,7 +334,9 @@ class AdminHandler:
         with self.audited(caller, "unshare") as note:
             note.group = self._group(caller, group, "manage", "removing a member")
             note.detail = user[:255]
-            return {"group": group, "members": self.access.unshare(group, user)}
+            members = self.access.unshare(group, user)
+            self._sync()
+            return {"group": group, "members": members}
 
     def keys(self, caller: Caller) -> dict[str, Any]:
         """The caller's own keys and those made for the groups they manage."""
@@ -359,6 +371,7 @@ class AdminHandler:
                     caller.require(target, wanted, "a key with that role")
                 group = target
             key_id, key = self.access.create_key(user, group, wanted, caller.user)
+            self._sync()
             return {**(self.access.key(key_id) or {}), "key": key}
 
     def revoke_key(self, caller: Caller, key_id: str) -> dict[str, Any]:
@@ -372,7 +385,9 @@ class AdminHandler:
             ):
                 raise ModelNotFoundError(f"no API key {key_id[:40]!r}")
             note.group, note.detail = found["group"], key_id[:40]
-            return self.access.revoke(key_id)
+            revoked = self.access.revoke(key_id)
+            self._sync()
+            return revoked
 
     def _group(self, caller: Caller, group: str, needed: Role, what: str) -> str:
         """``group`` if the caller has ``needed`` on it: one they are not a member of is

@@ -108,6 +108,11 @@ class AdminClient:
         body = {"name": group, "max_versions": max_versions, "max_bundle_bytes": max_bundle_bytes}
         return self._json("POST", "/groups", body)
 
+    def set_predict_key(self, group: str, required: bool) -> dict[str, Any]:
+        """Close (``required``) or open the prediction routes of the group's models."""
+        query = {"required": "true" if required else "false"}
+        return self._call("PUT", f"/groups/{_quote(group)}/predict-key", query)
+
     def members(self, group: str) -> dict[str, Any]:
         """A group's members."""
         return self._call("GET", f"/groups/{_quote(group)}/members")

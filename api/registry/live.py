@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from api.errors import BundleError, ModelNotReadyError
+from api.registry.guard import OPEN, PredictGuard
 from api.registry.rows import Identity, Snapshot, VersionRow, now
 from api.registry.store import RegistryStore
 from api.runtime.bundle import MANIFEST, BundleManifest, load_manifest
@@ -57,6 +58,8 @@ class LiveRegistry:
         """What requests are routed with; replaced whole, never changed in place."""
         self.generation = -1
         """The registry generation ``table`` was built from."""
+        self.guard: PredictGuard = OPEN
+        """Which models' predictions need a read key, as of ``generation``."""
         self._loaded: dict[tuple[str, str, str], ModelVersion] = {}
         self._failed: set[tuple[str, str, str]] = set()
         self._started_at: datetime = now()
@@ -128,6 +131,7 @@ class LiveRegistry:
         primaries = [v for (m, s, d), v in loaded.items() if (m, s, d) in wanted]
         table = Registry(primaries, weights, self.seed, shadows) if primaries else None
         self.table = table  # the swap: one assignment, seen whole by the next request
+        self.guard = snapshot.guard or OPEN
         self._loaded = loaded  # versions no longer listed are released with the old table
         self.generation = snapshot.generation
         log.info(
@@ -179,6 +183,10 @@ class LiveRegistry:
         return target
 
     # -- what the handlers ask ---------------------------------------------------------------
+
+    def authorize(self, model: str, authorization: str | None) -> None:
+        """401 or 403 unless ``model``'s predictions are open or the key may read them."""
+        self.guard.check(model, authorization)
 
     def current(self) -> Registry:
         """The table now; ModelNotReadyError while no version serves."""

@@ -34,6 +34,10 @@ class StoreAdmin:
         """A new group, with its limits."""
         return self.admin.create_group(self.caller, group, max_versions, max_bundle_bytes)
 
+    def set_predict_key(self, group: str, required: bool) -> dict[str, Any]:
+        """Close (``required``) or open the prediction routes of the group's models."""
+        return self.admin.set_predict_key(self.caller, group, required)
+
     def members(self, group: str) -> dict[str, Any]:
         """A group's members."""
         return self.admin.members(self.caller, group)

@@ -216,6 +216,20 @@ def create_group(admin: AdminDep, caller: CallerDep, group: NewGroup) -> Respons
     )
 
 
+@router.put("/groups/{group}/predict-key")
+def predict_key(
+    admin: AdminDep,
+    caller: CallerDep,
+    group: NamePath,
+    required: Annotated[
+        bool, Query(description="true: the prediction routes of its models need a read key")
+    ],
+) -> Response:
+    """Close (or open) the prediction routes of the group's models to callers without a
+    key with the read role on it (manage)."""
+    return json_response(admin.set_predict_key(caller, group, required))
+
+
 @router.get("/groups/{group}/members")
 def members(admin: AdminDep, caller: CallerDep, group: NamePath) -> Response:
     """The group's members and their roles (read)."""

@@ -6,9 +6,12 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from api.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from api.registry.guard import PredictGuard
 
 State = Literal["deploying", "serving", "shadow", "failed", "retired"]
 ONLINE: tuple[State, ...] = ("deploying", "serving", "shadow")
@@ -66,6 +69,8 @@ class Snapshot:
 
     generation: int
     versions: tuple[VersionRow, ...]
+    guard: PredictGuard | None = None
+    """The models whose predictions need a read key, and the keys (None: every model open)."""
 
 
 @dataclass(frozen=True, slots=True)

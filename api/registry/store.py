@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError, Prog
 from api.errors import ConflictError, ModelNotFoundError
 from api.registry import sql
 from api.registry.access import DEFAULT_GROUP
+from api.registry.guard import load_guard
 from api.registry.rows import ONLINE, Identity, Snapshot, State, VersionRow, now
 from api.runtime.bundle import MANIFEST, BundleManifest
 from sidecar.store.schema import (
@@ -66,13 +67,14 @@ class RegistryStore:
             )
 
     def snapshot(self) -> Snapshot:
-        """The generation and every online version, read in one transaction."""
+        """The generation, every online version and the prediction guard, in one read."""
         with self.engine.connect() as conn:
             generation = conn.execute(
                 select(registry_generation.c.generation).where(registry_generation.c.id == 1)
             ).scalar_one()
             rows = sql.versions(conn, None, ("serving", "shadow"))
-        return Snapshot(int(generation), tuple(rows))
+            guard = load_guard(conn)
+        return Snapshot(int(generation), tuple(rows), guard)
 
     def versions(self, model: str | None = None) -> list[VersionRow]:
         """Every version of ``model`` (or of every model), in any state."""

@@ -62,10 +62,27 @@ def list_groups(admin: AdminClientSettings, store: str | None) -> None:
             " ".join(f"{m['user']}={m['role']}" for m in g["members"]),
             str(g["max_versions"] or "-"),
             str(g["max_bundle_bytes"] or "-"),
+            "required" if g.get("predict_needs_key") else "open",
         ]
         for g in groups
     ]
-    click.echo(_table(["group", "members", "max versions", "max bundle bytes"], rows))
+    header = ["group", "members", "max versions", "max bundle bytes", "predict key"]
+    click.echo(_table(header, rows))
+
+
+@command.command(
+    "predict-key",
+    help="Whether predicting with GROUP's models needs a key with the read role on it: "
+    "required, or open (the default).",
+)
+@click.argument("group")
+@click.argument("setting", type=click.Choice(["required", "open"]))
+@STORE
+@settings_options(AdminClientSettings, "admin")
+def predict_key(admin: AdminClientSettings, group: str, setting: str, store: str | None) -> None:
+    changed = run(lambda a: a.set_predict_key(group, setting == "required"), store, admin)
+    needed = "need a key with the read role on it" if changed["predict_needs_key"] else "are open"
+    click.echo(f"predictions with the models of group {changed['group']} {needed}")
 
 
 @command.command(help="Give USER the --role on GROUP (replacing the one they had).")

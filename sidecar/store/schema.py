@@ -409,6 +409,8 @@ class AccessGroup(Base):
     """Most versions of one model online; null: the api's PREDLOG_API_MAX_VERSIONS."""
     max_bundle_bytes: Mapped[int | None] = mapped_column(BigInteger)
     """Largest bundle upload; null: the api's PREDLOG_API_MAX_BUNDLE_BYTES."""
+    predict_needs_key: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    """Whether /predict of the group's models needs a key with the read role on it."""
 
 
 class GroupMember(Base):

@@ -20,7 +20,7 @@ def upgrade() -> None:
     with op.batch_alter_table("access_groups") as batch:
         batch.add_column(
             sa.Column(
-                "predict_needs_key", sa.Boolean(), nullable=False, server_default=sa.false()
+                "predict_needs_key", sa.Boolean(), nullable=False, server_default=sa.text("false")
             )
         )
 
