@@ -29,9 +29,10 @@ from api.fastpath import Answer
 from api.http import json_response, read_body
 from api.schemas import (
     ERRORS,
+    PIN_HEADER,
+    PINNED_BODY_DOCS,
     PREDICT_DOCS,
     PREDICT_SECURITY,
-    REQUEST_BODY,
     BatchResponse,
     HealthResponse,
     ModelQuery,
@@ -69,7 +70,7 @@ async def label(
     "/predict/test",
     response_model=PredictResponse,
     responses={status: ERRORS[status] for status in (401, 403, 404, 503)},
-    openapi_extra={"security": PREDICT_SECURITY},
+    openapi_extra={"security": PREDICT_SECURITY, "parameters": [PIN_HEADER]},
     tags=["predict"],
 )
 async def predict_test(
@@ -132,7 +133,7 @@ FAST_ROUTE_DOCS = [
     "/predict/batch",
     response_model=BatchResponse,
     responses=ERRORS,
-    openapi_extra=REQUEST_BODY,
+    openapi_extra=PINNED_BODY_DOCS,
     tags=["predict"],
 )
 async def predict_batch(

@@ -175,6 +175,14 @@ VersionQuery = Annotated[
     ),
 ]
 
+PIN_HEADER: dict[str, Any] = {
+    "name": "X-Model-Version",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": MAX_NAME},
+    "description": "Pin this version, as ?version= does (the query wins when both are given).",
+}
+"""The pin header: read by the one request path (``api.exchange.begin``) for every route."""
 PIN_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "model",
@@ -190,6 +198,7 @@ PIN_PARAMETERS: list[dict[str, Any]] = [
         "schema": {"type": "string", "maxLength": MAX_NAME},
         "description": "Pin this version (routing 'pinned'); default: chosen by weight.",
     },
+    PIN_HEADER,
 ]
 PREDICT_SECURITY: list[dict[str, list[str]]] = [{}, {"HTTPBearer": []}]
 """No key, unless the model's group needs a read key for predictions (``predlog groups
@@ -212,3 +221,6 @@ REQUEST_BODY: dict[str, Any] = {
 
 
 PREDICT_DOCS: dict[str, Any] = {**REQUEST_BODY, "parameters": PIN_PARAMETERS}
+"""The fast routes' documentation (FastAPI declares no parameters of theirs)."""
+PINNED_BODY_DOCS: dict[str, Any] = {**REQUEST_BODY, "parameters": [PIN_HEADER]}
+"""A FastAPI route with a body: its query parameters are declared, the header added here."""

@@ -165,7 +165,7 @@ def test_openapi_documents_bodies_parameters_and_examples(client: AppClient) -> 
     body = predict["requestBody"]["content"]["application/json"]
     assert body["schema"]["properties"]["data"]["type"] == "array"
     assert body["examples"]["one row"]["value"] == {"data": [SAMPLE_ROW]}
-    assert {p["name"] for p in predict["parameters"]} == {"model", "version"}
+    assert {p["name"] for p in predict["parameters"]} == {"model", "version", "X-Model-Version"}
     assert {"200", "400", "404", "413", "415", "422"} <= set(predict["responses"])
     for path in (
         "/predict/label",

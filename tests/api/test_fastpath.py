@@ -66,7 +66,7 @@ def test_fast_routes_are_described_to_openapi_but_not_mounted(app_client: AppCli
     assert set(predict) == {"post"}
     post = predict["post"]
     assert post["requestBody"]["required"] is True
-    assert {p["name"] for p in post["parameters"]} == {"model", "version"}
+    assert {p["name"] for p in post["parameters"]} == {"model", "version", "X-Model-Version"}
     assert {"200", "400", "404", "413", "415", "422", "503"} <= set(post["responses"])
     ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.rsplit("/", 1)[-1] in schema["components"]["schemas"]

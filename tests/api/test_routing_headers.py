@@ -57,3 +57,13 @@ def test_a_sticky_header_keeps_a_caller_on_one_version(
     wait_for(lambda: len(receiver.records) == 41)
     routings = [r["routing"] for r in sorted(receiver.records, key=lambda r: r["seq"])]
     assert routings == ["sticky"] * 40 + ["weighted"]
+
+
+def test_the_openapi_schema_documents_the_pin_header(settings: ApiSettings) -> None:
+    with AppClient(create_app(settings, registry=registry())) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    routes = (("/predict", "post"), ("/predict/label", "post"), ("/predict/batch", "post"))
+    for path, method in (*routes, ("/predict/test", "get")):
+        headers = [p for p in paths[path][method]["parameters"] if p["in"] == "header"]
+        assert [p["name"] for p in headers] == ["X-Model-Version"], path
+        assert headers[0]["schema"]["maxLength"] == 128
