@@ -229,10 +229,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     parser.add_argument("--models", default=os.environ.get("PREDLOG_MODELS_DIR", "var/models"))
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of the api")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of wrk per server")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds of wrk per server")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="rounds of the CPU comparison, alternating"
+    )
     parser.add_argument(
         "--generator", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python"
     )
