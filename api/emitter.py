@@ -18,7 +18,8 @@ Every record ends in exactly one of three counted outcomes:
 A chunk in flight when the connection is lost (the sidecar killed, say) is sent again on a
 new connection at once, or spooled if there is none; either way it may reach the store
 twice, and the sidecar keeps one row per job_id. What no ack can save is a record still in
-this process's memory when the process itself dies; the per-process ``seq`` shows the gap.
+this process's memory when the process itself dies; its seq is counted missing all the
+same, since the run's last seq outlives the process (``api.runmark``).
 """
 
 from __future__ import annotations

@@ -61,5 +61,11 @@ class ModelNotReadyError(ServiceError):
     status_code = 503
 
 
+class ShuttingDownError(ServiceError):
+    """The worker drains before it stops (SIGTERM): it answers, but takes no new work."""
+
+    status_code = 503
+
+
 class BundleError(Exception):
     """A model bundle on disk is incomplete, corrupt or inconsistent (raised at load time)."""

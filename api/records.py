@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from sidecar.record import SCHEMA_VERSION, Routing
@@ -82,7 +83,12 @@ class RecordBuilder:
         # A new run of this process: a restart with the same pid (a container restarted in
         # its pod) numbers its records from 1 again, under another run_id.
         self.run_id = secrets.token_hex(8) if run_id is None else run_id
-        self._seq = itertools.count(1)
+        self._seq: Iterator[int] = itertools.count(1)
+
+    def count_with(self, seqs: Iterator[int]) -> None:
+        """Take seqs from ``seqs`` from now on (before the first record): an
+        ``api.runmark.RunMark``, which publishes each one for the gap accounting."""
+        self._seq = seqs
 
     def build(self, log: RequestLog, status: int, latency_ms: float) -> dict[str, Any]:
         """The record of ``log``, answered with ``status`` after ``latency_ms``."""

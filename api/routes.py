@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from api import stats
+from api import drain, stats
 from api.deps import (
     MetadataDep,
     MetricsDep,
@@ -25,6 +25,7 @@ from api.deps import (
     ServicesDep,
     SettingsDep,
 )
+from api.errors import ShuttingDownError
 from api.fastpath import Answer
 from api.http import json_response, read_body
 from api.schemas import (
@@ -43,11 +44,14 @@ from api.schemas import (
 from api.services import Services
 
 router = APIRouter()
+HEALTH_503 = {**ERRORS[503], "description": "Shutting down: the worker drains (SIGTERM)."}
 
 
-@router.get("/health", response_model=HealthResponse, tags=["service"])
+@router.get("/health", response_model=HealthResponse, tags=["service"], responses={503: HEALTH_503})
 async def health() -> Response:
-    """Liveness: the process answers."""
+    """Liveness and readiness: the process answers; 503 while it drains to stop."""
+    if drain.state.draining:
+        raise ShuttingDownError("shutting down: this worker drains and takes no new work")
     return json_response({"health": "ok"})
 
 

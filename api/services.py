@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 
+from api import drain
 from api.emitter import RecordEmitter
 from api.handlers import Limits, MetadataHandler, PredictionHandler
 from api.metrics import ApiMetrics
@@ -13,6 +14,7 @@ from api.registry.admin import AdminHandler, import_directory
 from api.registry.live import LiveRegistry
 from api.registry.rows import Identity
 from api.registry.store import RegistryStore, wait_for_tables
+from api.runmark import RunMark
 from api.runtime.registry import ModelRouter, Registry
 from api.settings import UNLOGGED_PATHS, ApiSettings
 from api.shadow import ShadowMirror
@@ -87,7 +89,9 @@ class Services:
                 if imported:
                     log.info("imported into the registry: %s", ", ".join(imported))
         self.registry.load()
+        self._publish_seqs()
         self.emitter.start()
+        drain.install(self.settings.shutdown_drain)
         self.shadow.start()
         # Everything loaded so far lives as long as the process: keep it out of the cyclic
         # GC's full collections, which otherwise walk it all (tens of ms: a p99 spike).
@@ -99,6 +103,21 @@ class Services:
             self.settings.forward,
             self.emitter.spool.directory,
         )
+
+    def _publish_seqs(self) -> None:
+        """Number records through a run mark, so that what this run never sends is counted
+        even if it is killed (``api.runmark``); without one where the spool cannot hold it."""
+        builder = self.builder
+        try:
+            mark = RunMark(self.settings.spool_dir, builder.host, builder.pid, builder.run_id)
+        except OSError as exc:
+            log.warning(
+                "no run mark in %s (%s): a kill's lost tail is not counted",
+                self.settings.spool_dir,
+                exc,
+            )
+            return
+        builder.count_with(mark)
 
     def stop(self) -> None:
         """Flush the emitter (what cannot be sent is spooled) and unload the models (shutdown)."""

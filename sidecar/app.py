@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from sidecar.http import HttpServer
 from sidecar.ingest.apispool import ingest_directory
+from sidecar.ingest.runends import ended_runs, forget
 from sidecar.ingest.server import ForwardServer
 from sidecar.metrics import SidecarMetrics
 from sidecar.settings import SidecarSettings
@@ -19,6 +21,7 @@ from sidecar.spool.segments import Spool
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.queries import missing_total
+from sidecar.store.runends import store_run_ends
 from sidecar.writer.loop import WriterLoop
 from sidecar.writer.process import WriterProcess, store_writer, tune_gc
 from sidecar.writer.report import MetricsReport
@@ -91,6 +94,7 @@ class Sidecar:
             asyncio.create_task(self._every(0.1, self._housekeeping)),
             asyncio.create_task(self._every(s.api_spool_interval, self._ingest_api_spool)),
             asyncio.create_task(self._every(s.gaps_interval, self._read_gaps)),
+            asyncio.create_task(self._every(s.api_spool_interval, self._note_run_ends)),
         ]
         log.info(
             "sidecar listening on %s:%d (http %d), store %s, spool %s",
@@ -165,10 +169,30 @@ class Sidecar:
         if self.spool.full and not self.server.paused:
             self.server.pause()
 
+    async def _note_run_ends(self) -> None:
+        """Store the last seq of every api run that has ended (``sidecar.ingest.runends``)."""
+        await asyncio.to_thread(note_run_ends, self.settings.spool_dir, self.engine)
+
     async def _read_gaps(self) -> None:
         missing = await asyncio.to_thread(missing_records, self.engine)
         if missing is not None:
             self.metrics.missing.set(missing)
+
+
+def note_run_ends(spool_dir: Path, engine: Engine) -> int:
+    """The ended api runs' last seqs into the store, then their marks deleted; how many.
+    With the store unreachable the marks stay, for the next call."""
+    ends = ended_runs(spool_dir)
+    if not ends:
+        return 0
+    try:
+        store_run_ends(engine, [(e.host, e.pid, e.run_id, e.last_seq) for e in ends])
+    except Exception as exc:  # the store down or busy: the writer reports that
+        log.debug("ended api runs not stored yet: %s", exc)
+        return 0
+    forget(ends)
+    log.info("api runs ended: %s", ", ".join(f"{e.run_id} at seq {e.last_seq}" for e in ends))
+    return len(ends)
 
 
 def missing_records(engine: Engine) -> int | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from sidecar.record import PredictionRecord
 from sidecar.store.mapping import record_from_row
@@ -183,6 +183,21 @@ def _missing_runs(host: str, pid: int, run_id: str, max_ranges: int) -> Select[A
     )
 
 
+def _missing_tail(
+    conn: Connection, host: str, pid: int, run_id: str, max_seq: int
+) -> list[tuple[int, int]]:
+    # Above the highest seq stored, up to max_seq: the tail of a run whose last seq was
+    # stored on its end (sidecar.store.runends), e.g. records a killed process never sent.
+    run = predictions.c.run_id.is_(None) if run_id == "" else predictions.c.run_id == run_id
+    highest = conn.execute(
+        select(func.max(predictions.c.seq)).where(
+            predictions.c.host == host, predictions.c.pid == pid, run
+        )
+    ).scalar_one()
+    top = int(highest or 0)
+    return [(top + 1, int(max_seq))] if top < max_seq else []
+
+
 def gaps(engine: Engine, *, max_ranges: int = 100) -> list[StreamGaps]:
     """Per api process: highest seq, records received, and the runs of missing seqs."""
     result: list[StreamGaps] = []
@@ -193,6 +208,8 @@ def gaps(engine: Engine, *, max_ranges: int = 100) -> list[StreamGaps]:
             if row.max_seq > row.received:
                 query = _missing_runs(row.host, row.pid, row.run_id, max_ranges)
                 runs = [(int(first), int(last)) for first, last in conn.execute(query)]
+                if len(runs) <= max_ranges:
+                    runs += _missing_tail(conn, row.host, row.pid, row.run_id, row.max_seq)
             result.append(
                 StreamGaps(
                     host=row.host,
