@@ -12,11 +12,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.errors import ServiceError
 from api.exchange import SCOPE_KEY, failure
 from api.fastpath import PredlogApi
+from api.legacy import LegacyHandler
+from api.legacy_routes import install as install_legacy
 from api.middleware import RequestLogMiddleware
 from api.oip import routes as oip_routes
 from api.oip.fast import InferRoute
 from api.oip.handler import OipHandler
 from api.registry import routes as admin_routes
+from api.registry.port import AdminPortGate
 from api.routes import FAST_ROUTE_DOCS, fast_routes, install
 from api.runtime.registry import Registry
 from api.services import Services
@@ -61,12 +64,17 @@ def create_app(settings: ApiSettings | None = None, *, registry: Registry | None
     )
     app.state.services = services
     app.state.oip = oip
+    app.state.legacy = LegacyHandler(services.predictions, services.finish)
 
     install(app)
     oip_routes.install(app)
+    install_legacy(app)  # after install: /predict/{model}/{version} comes last
     app.include_router(admin_routes.router)
     for kind in (ServiceError, StarletteHTTPException, RequestValidationError):
         app.add_exception_handler(kind, _error_response)
+    admin_port = services.settings.admin_port
+    if admin_port is not None:  # added first, so inside the request log: its 404s are logged
+        app.add_middleware(AdminPortGate, port=admin_port)
     app.add_middleware(RequestLogMiddleware, services=services)
     return app
 
