@@ -5,14 +5,18 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
 from api.app import create_app
+from api.oip.handler import OipHandler
+from api.records import RequestLog
+from api.runtime.model import F32, NO_LABELS
 from api.runtime.registry import Registry
 from api.settings import ApiSettings
 from tests.api.conftest import AppFactory
-from tests.api.fixtures import AppClient, ForwardReceiver, fixed_version
+from tests.api.fixtures import AppClient, FixedModelVersion, ForwardReceiver, fixed_version
 from tests.support import wait_for
 
 ROW = [6.7, 3.0, 5.2, 2.3]
@@ -195,3 +199,41 @@ def test_the_openapi_schema_describes_v2(client: AppClient) -> None:
         assert set(content) == {"application/json", "application/octet-stream"}
         params = {p["name"] for p in paths[path]["post"]["parameters"]}
         assert "Inference-Header-Content-Length" in params
+
+
+class FixedRegressor(FixedModelVersion):
+    """A regressor answering 2.5 for every row (the api's fakes have no regressor)."""
+
+    def __init__(self) -> None:
+        super().__init__("diabetes", "1")
+        self.manifest = self.manifest.model_copy(update={"task": "regression", "labels": []})
+
+    def classify(self, batch: F32) -> tuple[Any, Any]:
+        return np.full((len(batch), 1), 2.5, dtype=np.float32), NO_LABELS
+
+
+def test_a_regressor_answers_its_prediction(settings: ApiSettings) -> None:
+    registry = Registry([fixed_version("iris", "1"), FixedRegressor()])
+    with AppClient(create_app(settings, registry=registry)) as client:
+        metadata = client.get("/v2/models/diabetes").json()
+        assert [o["name"] for o in metadata["outputs"]] == [
+            "prediction", "outlier_score", "is_outlier"
+        ]  # fmt: skip
+        answer = client.post("/v2/models/diabetes/infer", json=INFER).json()
+        assert answer["outputs"][0] == {
+            "name": "prediction", "datatype": "FP32", "shape": [1, 1], "data": [2.5]
+        }  # fmt: skip
+        label = client.post(
+            "/v2/models/diabetes/infer", json={**INFER, "outputs": [{"name": "label"}]}
+        )
+        assert label.status_code == 422
+        assert "must be one of prediction, outlier_score, is_outlier" in label.json()["error"]
+
+
+def test_the_handler_without_http(client: AppClient) -> None:
+    handler: OipHandler = client.app.state.oip
+    log = RequestLog("job-1", "POST", "/v2/models/iris/versions/1/infer")
+    reply = handler.infer(log, orjson.dumps(INFER), None, "iris", "1")
+    assert reply.status == 200
+    assert orjson.loads(reply.body)["id"] == "job-1"
+    assert (log.model, log.version, log.routing, log.inputs) == ("iris", "1", "pinned", [ROW])
