@@ -25,6 +25,7 @@ PAGES = (
     ("views/models.py", "Models", ":material/deployed_code:"),
     ("views/versions.py", "Versions", ":material/call_split:"),
     ("views/outliers.py", "Outliers", ":material/scatter_plot:"),
+    ("views/drift.py", "Drift", ":material/ssid_chart:"),
     ("views/requests.py", "Requests", ":material/manage_search:"),
 )
 

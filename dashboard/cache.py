@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from dashboard import queries
 from dashboard.manifests import BundleInfo, read_bundles
 from dashboard.window import Filters, Window
+from sidecar.store.drift import Rule
 from sidecar.store.engine import make_engine
 
 TTL_SECONDS = 10
@@ -69,6 +70,12 @@ def versions(url: str, window: Window, filters: Filters) -> queries.VersionStats
 def shadow_agreement(url: str, window: Window, filters: Filters) -> pd.DataFrame:
     """Cached ``queries.agreement``."""
     return queries.agreement(engine(url), window, filters)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def drift(url: str, window: Window, filters: Filters, rule: Rule) -> queries.DriftReport:
+    """Cached ``queries.drift``."""
+    return queries.drift(engine(url), window, filters, rule)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -25,6 +25,7 @@ def streamlit_argv(settings: DashboardSettings) -> list[str]:
         "--server.runOnSave=false",
         "--browser.gatherUsageStats=false",
         "--global.developmentMode=false",
+        "--client.toolbarMode=minimal",  # no Deploy button nor developer menu for viewers
         f"--server.address={settings.host}",
         f"--server.port={settings.port}",
     ]  # fmt: skip

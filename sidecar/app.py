@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from sidecar.alertmetrics import AlertGauges
 from sidecar.http import HttpServer
 from sidecar.ingest.apispool import ingest_directory
 from sidecar.ingest.runends import ended_runs, forget
@@ -18,6 +20,7 @@ from sidecar.ingest.server import ForwardServer
 from sidecar.metrics import SidecarMetrics
 from sidecar.settings import SidecarSettings
 from sidecar.spool.segments import Spool
+from sidecar.store.alerts import read_alerts
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.queries import missing_total
@@ -72,6 +75,7 @@ class Sidecar:
                 batch_max_records=settings.batch_max_records,
             )
         self.http = HttpServer(self.metrics.registry, self.health)
+        self.alerts = AlertGauges(self.metrics.registry, settings.alert_window)
         self.port = 0
         self.http_port = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -94,6 +98,7 @@ class Sidecar:
             asyncio.create_task(self._every(0.1, self._housekeeping)),
             asyncio.create_task(self._every(s.api_spool_interval, self._ingest_api_spool)),
             asyncio.create_task(self._every(s.gaps_interval, self._read_gaps)),
+            asyncio.create_task(self._every(s.alert_interval, self._read_alerts)),
             asyncio.create_task(self._every(s.api_spool_interval, self._note_run_ends)),
         ]
         log.info(
@@ -172,6 +177,15 @@ class Sidecar:
     async def _note_run_ends(self) -> None:
         """Store the last seq of every api run that has ended (``sidecar.ingest.runends``)."""
         await asyncio.to_thread(note_run_ends, self.settings.spool_dir, self.engine)
+
+    async def _read_alerts(self) -> None:
+        """The alert gauges from the recent window's rollups (``sidecar.store.alerts``)."""
+        try:
+            figures = await asyncio.to_thread(read_alerts, self.engine, self.settings.alert_window)
+        except SQLAlchemyError as exc:  # the store down or not migrated: the writer says so
+            log.debug("alert figures not read: %s", exc)
+            return
+        self.alerts.publish(figures)
 
     async def _read_gaps(self) -> None:
         missing = await asyncio.to_thread(missing_records, self.engine)

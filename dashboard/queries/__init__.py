@@ -11,6 +11,7 @@ log, workers, per-version traffic), ``shadow`` (shadow versions' agreement with 
 primaries, from the newest shadow records); ``rollup`` holds what they share.
 """
 
+from dashboard.queries.drift import DriftReport, VersionDrift, drift
 from dashboard.queries.outliers import OutlierStats, outliers
 from dashboard.queries.registry import (
     ModelRegistry,
@@ -38,6 +39,7 @@ __all__ = [
     "LIST_COLUMNS",
     "QUANTILES",
     "Choices",
+    "DriftReport",
     "Integrity",
     "ModelRegistry",
     "OutlierStats",
@@ -45,11 +47,13 @@ __all__ = [
     "StoreState",
     "StoreStatus",
     "Totals",
+    "VersionDrift",
     "VersionStats",
     "WorkerState",
     "agreement",
     "choices",
     "deploy_log",
+    "drift",
     "find_requests",
     "integrity",
     "latest_outliers",

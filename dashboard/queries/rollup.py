@@ -29,13 +29,16 @@ def rollup_filter(query: Select[Any], window: Window, filters: Filters) -> Selec
     return query
 
 
-def bucket_column(engine: Engine, step: int) -> ColumnElement[int]:
-    """Epoch seconds of the start of the ``step``-wide bucket that holds a rollup's minute."""
+def bucket_column(
+    engine: Engine, step: int, minute: ColumnElement[Any] = rollups.c.minute
+) -> ColumnElement[int]:
+    """Epoch seconds of the start of the ``step``-wide bucket that holds a rollup's minute
+    (``minute``: that column of another per-minute table)."""
     epoch: ColumnElement[int]
     if engine.dialect.name == "sqlite":
-        epoch = cast(func.strftime("%s", rollups.c.minute), Integer)
+        epoch = cast(func.strftime("%s", minute), Integer)
     else:
-        epoch = cast(func.extract("epoch", rollups.c.minute), BigInteger)
+        epoch = cast(func.extract("epoch", minute), BigInteger)
     return ((epoch // step) * step).label("bucket")
 
 
