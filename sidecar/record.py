@@ -4,7 +4,8 @@ msgspec and stdlib only, so the api imports it without pulling the sidecar in. T
 builds one record per request and sends it as a plain dict (``to_wire``) with the tag
 ``TAG``; the sidecar decodes what it receives straight into ``PredictionRecord`` (the
 constraints below are checked while decoding, in C) and dead-letters what fails, with
-``reason`` as the why.
+``reason`` as the why. Ground truth that arrives later is a ``FeedbackRecord`` of its own
+tag (``FEEDBACK_TAG``), decoded and dead-lettered the same way.
 
 A record is only validated when it is decoded (``validate_record``, or a decoder typed
 with ``PredictionRecord``); constructing one in Python checks nothing.
@@ -132,3 +133,56 @@ _NOT_FINITE = re.compile(r"Expected `float` [<>]= -?1\.7976931348623157e\+308")
 def reason(exc: msgspec.ValidationError) -> str:
     """Why a record failed, in words (``exc`` names the field, e.g. ``$.seq``)."""
     return _NOT_FINITE.sub("Expected a finite `float`", str(exc))
+
+
+FEEDBACK_TAG = "predlog.feedback"
+"""Fluentd tag of every feedback (ground truth) record."""
+
+FEEDBACK_SCHEMA_VERSION: Literal[1] = 1
+"""Bumped on every incompatible change of the feedback record's fields."""
+
+MAX_LABEL = 128
+"""Longest label a feedback record carries."""
+
+
+class FeedbackRecord(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
+    """The truth about one row of one logged request, known later: a label or a value.
+
+    Keyed by (job_id, row); joined to the prediction with that job_id when both are stored,
+    in either order. Exactly one of ``label`` (a classifier's truth) and ``value`` (a
+    regressor's) is set: checked while decoding, like the constraints.
+    """
+
+    schema_version: Literal[1] = FEEDBACK_SCHEMA_VERSION
+    """Version of this definition that built the record."""
+    job_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    """The job_id of the prediction this is the truth for."""
+    row: Annotated[int, Meta(ge=0, le=2**31 - 1)] = 0
+    """Which input row of that request (0 for a one-row request)."""
+    label: Annotated[str, Meta(min_length=1, max_length=MAX_LABEL)] | None = None
+    """The true class label (a classifier's truth)."""
+    value: Finite | None = None
+    """The true value (a regressor's truth)."""
+    event_time: Annotated[float, Meta(ge=0.0, lt=MAX_EPOCH)]
+    """When the api received the feedback, seconds since the epoch."""
+    feedback_job_id: Annotated[str, Meta(max_length=64)] | None = None
+    """The job_id of the ``POST /feedback`` request that carried it (its own log record)."""
+
+    def __post_init__(self) -> None:
+        # Raised while decoding, msgspec turns this into a ValidationError (RecordError).
+        if (self.label is None) == (self.value is None):
+            raise ValueError("Expected exactly one of `label` and `value`")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The record as the plain dict that goes over the forward protocol."""
+        wire: dict[str, Any] = msgspec.to_builtins(self)
+        return wire
+
+
+FEEDBACK_FIELDS: tuple[str, ...] = FeedbackRecord.__struct_fields__
+"""The feedback record's field names, in definition order."""
+
+
+def validate_feedback(data: Any) -> FeedbackRecord:
+    """``data`` (a decoded dict) checked against ``FeedbackRecord``; raises ``RecordError``."""
+    return msgspec.convert(data, FeedbackRecord)

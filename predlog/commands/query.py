@@ -9,10 +9,10 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from dashboard.settings import DashboardSettings
-from predlog import report
+from predlog import feedback_report, report
 from predlog.options import field_option, option
 from predlog.timespec import parse_when
-from sidecar.store import queries
+from sidecar.store import feedback_queries, queries
 from sidecar.store.engine import make_engine
 
 
@@ -34,9 +34,16 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return value
 
 
-@click.command(help="Find stored predictions by job id, request id or filters; or list gaps.")
+@click.command(
+    help="Find stored predictions by job id (with their feedback), request id or filters; "
+    "or list gaps or unmatched feedback."
+)
 @field_option(DashboardSettings, "store_url", dest="store")  # read-only, like the dashboard
-@option("--job-id", env="PREDLOG_QUERY_JOB_ID", help="Show the one request with this job id.")
+@option(
+    "--job-id",
+    env="PREDLOG_QUERY_JOB_ID",
+    help="Show the one request with this job id, and its truth.",
+)
 @option("--request-id", env="PREDLOG_QUERY_REQUEST_ID", help="Requests with this X-Request-Id.")
 @option("--since", env="PREDLOG_QUERY_SINCE", callback=_when, help="From: 10m, 2h, 7d or ISO.")
 @option("--until", env="PREDLOG_QUERY_UNTIL", callback=_when, help="Before: 10m, 2h or ISO.")
@@ -65,6 +72,12 @@ def _status(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     help="List missing sequence numbers per api process run (host, pid, run id) instead.",
 )
 @option(
+    "--unmatched",
+    env="PREDLOG_QUERY_UNMATCHED",
+    is_flag=True,
+    help="List feedback whose job id matches no stored prediction (--since/--until apply).",
+)
+@option(
     "--format",
     "fmt",
     env="PREDLOG_QUERY_FORMAT",
@@ -86,19 +99,26 @@ def command(
     status: str | None,
     limit: int,
     gaps: bool,
+    unmatched: bool,
     fmt: str,
 ) -> None:
     """Read the store and print what was asked for."""
-    if sum((job_id is not None, request_id is not None, gaps)) > 1:
-        raise click.UsageError("--job-id, --request-id and --gaps exclude each other")
+    if sum((job_id is not None, request_id is not None, gaps, unmatched)) > 1:
+        raise click.UsageError("--job-id, --request-id, --gaps and --unmatched exclude each other")
     out = cast(report.Format, fmt)
     engine = make_engine(store, readonly=True)
     try:
         if job_id is not None:
             found = queries.get_job(engine, job_id)
+            truths = feedback_queries.feedback_for(engine, job_id)
             if found is None:
+                if truths:
+                    click.echo(feedback_report.render_feedback_only(truths, out))
                 raise click.ClickException(f"no prediction with job id {job_id!r}")
-            click.echo(report.render_job(found, out))
+            click.echo(feedback_report.render_job_with_truth(found, truths, out))
+        elif unmatched:
+            waiting = feedback_queries.unmatched(engine, since=since, until=until, limit=limit)
+            click.echo(feedback_report.render_unmatched(waiting, out))
         elif gaps:
             click.echo(report.render_gaps(queries.gaps(engine), out))
         elif request_id is not None:

@@ -3,10 +3,11 @@
 Times are stored as UTC timestamps. ``predictions`` holds one row per request;
 ``rollups`` one row per minute, model, version, endpoint and status, with latency and
 outlier-score histograms; ``dead_letters`` what failed validation; ``streams`` the
-per-process sequence bookkeeping from which lost records are counted. The model registry
-(``model_versions``, ``bundle_files``, ``traffic_splits``, ``deploy_events``,
-``registry_generation``, ``registry_workers``) is what every api worker of every replica
-serves from; the api's ``api.registry`` reads and changes it.
+per-process sequence bookkeeping from which lost records are counted; ``feedback`` the
+ground truth by job_id and ``quality_rollups`` its per-minute comparison with the
+answers. The model registry (``model_versions``, ``bundle_files``, ``traffic_splits``,
+``deploy_events``, ``registry_generation``, ``registry_workers``) is what every api worker
+of every replica serves from; the api's ``api.registry`` reads and changes it.
 """
 
 from __future__ import annotations
@@ -475,6 +476,8 @@ metadata = Base.metadata
 predictions = cast(Table, Prediction.__table__)
 rollups = cast(Table, Rollup.__table__)
 dead_letters = cast(Table, DeadLetter.__table__)
+feedback = cast(Table, Feedback.__table__)
+quality_rollups = cast(Table, QualityRollup.__table__)
 feature_rollups = cast(Table, FeatureRollup.__table__)
 feature_references = cast(Table, FeatureReference.__table__)
 streams = cast(Table, Stream.__table__)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, Insert, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sidecar.record import TAG, PredictionRecord
+from sidecar.record import FEEDBACK_TAG, TAG, FeedbackRecord, PredictionRecord
 from sidecar.store import pgcopy, sqlitebulk
 from sidecar.store.bins import BIN_COLUMNS
+from sidecar.store.feedback import FeedbackStore, unstorable_feedback
 from sidecar.store.histograms import feature_increments
 from sidecar.store.mapping import prediction_row, to_datetime, unstorable
 from sidecar.store.references import ReferenceSource, Unresolved, to_rows
@@ -66,6 +67,10 @@ class PreparedBatch:
     """Records passed in."""
     rejected: int
     """Of those, the ones the store cannot hold."""
+    feedback: list[FeedbackRecord] = field(default_factory=list)
+    """The storable feedback records, one per (job_id, row)."""
+    feedback_received: int = 0
+    """Feedback records passed in that the store can hold (the others are dead letters)."""
     histograms: list[dict[str, Any]] | None = None
     """Feature histogram increments, for when every record is inserted (None: none kept,
     or a version's bins are still to be read from the store, in the write)."""
@@ -83,6 +88,10 @@ class WriteResult:
     """Dead letters stored (those passed in, plus the rejected records)."""
     rejected: int = 0
     """Records the store cannot hold (see ``mapping.unstorable``), stored as dead letters."""
+    feedback: int = 0
+    """Feedback rows newly stored (the first for their job_id and row)."""
+    feedback_duplicates: int = 0
+    """Feedback skipped because feedback for its job_id and row was stored already."""
 
 
 class StoreWriter:
@@ -116,20 +125,27 @@ class StoreWriter:
             .returning(predictions.c.job_id)
         )
         self._upsert_rollups = self._rollup_upsert()
+        self._feedback = FeedbackStore(self.dialect)
         self._upsert_streams = self._stream_upsert()
         self._upsert_features = self._feature_upsert()
         self._insert_references = self._insert(feature_references).on_conflict_do_nothing()
 
     def write(
-        self, records: Sequence[PredictionRecord], dead_letters: Sequence[DeadLetterIn] = ()
+        self,
+        records: Sequence[PredictionRecord],
+        dead_letters: Sequence[DeadLetterIn] = (),
+        feedback: Sequence[FeedbackRecord] = (),
     ) -> WriteResult:
         """One transaction: predictions inserted ON CONFLICT (job_id) DO NOTHING; rollups and
         streams updated for the newly inserted rows only; dead letters inserted. Idempotent.
         Raises sqlalchemy.exc.OperationalError/DBAPIError when the store is unreachable."""
-        return self.write_prepared(self.prepare(records, dead_letters))
+        return self.write_prepared(self.prepare(records, dead_letters, feedback))
 
     def prepare(
-        self, records: Sequence[PredictionRecord], dead_letters: Sequence[DeadLetterIn] = ()
+        self,
+        records: Sequence[PredictionRecord],
+        dead_letters: Sequence[DeadLetterIn] = (),
+        feedback: Sequence[FeedbackRecord] = (),
     ) -> PreparedBatch:
         """Everything of a write that needs no connection: storability, one record per
         job_id, the rows' values, the rollup and stream increments. The writer loop runs
@@ -146,6 +162,14 @@ class StoreWriter:
             else:
                 first.setdefault(record.job_id, record)
         unique = list(first.values())
+        truths: dict[tuple[str, int], FeedbackRecord] = {}
+        refused: list[DeadLetterIn] = []
+        for truth in feedback:
+            problem = unstorable_feedback(truth, nul=nul)
+            if problem is not None:
+                refused.append(_rejected(truth, problem, now))
+            else:
+                truths.setdefault((truth.job_id, truth.row), truth)
         if self.dialect == "postgresql":
             # One key order for every writer: two sidecars inserting the same job_ids
             # (a redelivery) then wait for each other instead of deadlocking.
@@ -161,9 +185,11 @@ class StoreWriter:
             values=values,
             rollups=aggregate(unique),
             streams=_stream_increments(unique),
-            letters=[*dead_letters, *rejected],
+            letters=[*dead_letters, *rejected, *refused],
             received=len(records),
             rejected=len(rejected),
+            feedback=[truths[key] for key in sorted(truths)],  # one lock order
+            feedback_received=len(feedback) - len(refused),
             histograms=self._cached_histograms(unique),
         )
 
@@ -178,7 +204,7 @@ class StoreWriter:
 
     def write_prepared(self, batch: PreparedBatch) -> WriteResult:
         """``write`` for a batch that ``prepare`` made."""
-        if not batch.records and not batch.letters:
+        if not batch.records and not batch.letters and not batch.feedback:
             return WriteResult(inserted=0, duplicates=0, dead_letters=0)
         stored_at = _utc(self.clock())
         self._saving = set()
@@ -186,10 +212,10 @@ class StoreWriter:
             try:
                 try:
                     with conn.begin():
-                        inserted = self._write(conn, batch, stored_at, fast=True)
+                        inserted, truths = self._write(conn, batch, stored_at, fast=True)
                 except sqlitebulk.Duplicates:  # rolled back; redone on the exact path
                     with conn.begin():
-                        inserted = self._write(conn, batch, stored_at, fast=False)
+                        inserted, truths = self._write(conn, batch, stored_at, fast=False)
                 if self.references is not None:
                     self.references.unsaved -= self._saving  # committed
             except BaseException:
@@ -200,12 +226,15 @@ class StoreWriter:
             duplicates=batch.received - inserted - batch.rejected,
             dead_letters=len(batch.letters),
             rejected=batch.rejected,
+            feedback=truths,
+            feedback_duplicates=batch.feedback_received - truths,
         )
 
     def _write(
         self, conn: Connection, batch: PreparedBatch, stored_at: datetime, *, fast: bool
-    ) -> int:
-        """The batch's statements in the open transaction; the predictions inserted."""
+    ) -> tuple[int, int]:
+        """The batch's statements in the open transaction; the predictions and the feedback
+        inserted."""
         records = batch.records
         inserted_ids = self._insert_rows(conn, batch, stored_at, fast) if records else None
         if inserted_ids is None:  # every one: the prepared increments hold
@@ -220,9 +249,12 @@ class StoreWriter:
         if self.references is not None:
             fed = records if inserted_ids is None else fresh
             self._write_histograms(conn, fed, batch.histograms if inserted_ids is None else None)
+        # Feedback, and its join with the predictions stored so far (this batch's too).
+        stored = records if inserted_ids is None else fresh
+        truths = self._feedback.write(conn, batch.feedback, stored, stored_at)
         if batch.letters:
             conn.execute(dead_letters_insert, [_dead_letter_row(d) for d in batch.letters])
-        return inserted
+        return inserted, truths
 
     def _write_histograms(
         self, conn: Connection, records: list[PredictionRecord], prepared: list[Any] | None
@@ -312,10 +344,13 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _rejected(record: PredictionRecord, problem: str, now: datetime) -> DeadLetterIn:
+def _rejected(
+    record: PredictionRecord | FeedbackRecord, problem: str, now: datetime
+) -> DeadLetterIn:
     # The stdlib, not orjson: it writes any int, and NaN, without raising.
     payload = json.dumps(record.to_wire(), separators=(",", ":")).encode(errors="backslashreplace")
-    return DeadLetterIn(TAG, payload, f"cannot be stored: {problem}", now)
+    tag = FEEDBACK_TAG if isinstance(record, FeedbackRecord) else TAG
+    return DeadLetterIn(tag, payload, f"cannot be stored: {problem}", now)
 
 
 def _dead_letter_row(letter: DeadLetterIn) -> dict[str, Any]:

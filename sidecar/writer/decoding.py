@@ -5,7 +5,8 @@ send) is decoded in one call of a decoder typed with ``PredictionRecord``: msgpa
 checked records in C, with no intermediate dicts. Anything else in the payload, or a
 record that breaks the definition, sends the whole payload down the general path, one
 message and one record at a time, where each failure becomes a dead letter with its
-reason and raw bytes.
+reason and raw bytes. A payload of feedback entries (tag ``FEEDBACK_TAG``) has a typed
+decoder of its own, tried second; a payload that mixes the two tags takes the general path.
 """
 
 from __future__ import annotations
@@ -17,12 +18,21 @@ from typing import Any
 import msgpack
 import msgspec
 
-from sidecar.record import TAG, PredictionRecord, RecordError, reason, validate_record
+from sidecar.record import (
+    FEEDBACK_TAG,
+    TAG,
+    FeedbackRecord,
+    PredictionRecord,
+    RecordError,
+    reason,
+    validate_feedback,
+    validate_record,
+)
 from sidecar.spool.format import BATCH, decode_frame
 from sidecar.store.writer import DeadLetterIn
 
-Item = PredictionRecord | DeadLetterIn
-"""What a payload decodes to: records to store, and dead letters."""
+Item = PredictionRecord | FeedbackRecord | DeadLetterIn
+"""What a payload decodes to: records to store, feedback, and dead letters."""
 
 MAX_REASON = 2000
 """Longest reason kept with a dead letter."""
@@ -39,7 +49,17 @@ class _Message(msgspec.Struct, array_like=True):
     option: dict[str, Any] | None = None
 
 
+class _FeedbackMessage(msgspec.Struct, array_like=True):
+    """A Message-mode entry that holds a feedback record."""
+
+    tag: str
+    time: Any
+    record: FeedbackRecord
+    option: dict[str, Any] | None = None
+
+
 _messages = msgspec.msgpack.Decoder(list[_Message])
+_feedback_messages = msgspec.msgpack.Decoder(list[_FeedbackMessage])
 
 
 def decode_payload(payload: bytes) -> list[Item]:
@@ -52,13 +72,25 @@ def decode_payload(payload: bytes) -> list[Item]:
 
 
 def _typed(payload: bytes) -> list[Item] | None:
-    """The records of a batch in which every message is a valid record of this tag."""
+    """The records of a batch in which every message is a valid record of one tag: all
+    predictions, or all feedback."""
     try:
         messages = _messages.decode(memoryview(payload)[1:])
     except Exception:  # ValidationError, DecodeError, UnicodeDecodeError: said in general
-        return None
+        return _typed_feedback(payload)
     for message in messages:
         if message.tag != TAG:
+            return None
+    return [message.record for message in messages]
+
+
+def _typed_feedback(payload: bytes) -> list[Item] | None:
+    try:
+        messages = _feedback_messages.decode(memoryview(payload)[1:])
+    except Exception:  # as in _typed
+        return None
+    for message in messages:
+        if message.tag != FEEDBACK_TAG:
             return None
     return [message.record for message in messages]
 
@@ -71,13 +103,18 @@ def validate(entries: list[Any]) -> list[Item]:
         tag, _time, record = entry[0], entry[1], entry[2]
         if len(entry) > 3:  # known to be bad when spooled (api spool remnants and such)
             items.append(DeadLetterIn(str(tag)[:256], bytes(record), str(entry[3]), now))
-        elif tag != TAG:
-            items.append(letter(tag, record, f"unexpected tag {tag!r}", now))
-        else:
+        elif tag == TAG:
             try:
                 items.append(validate_record(record))
             except RecordError as exc:
                 items.append(letter(tag, record, f"invalid record: {reason(exc)}", now))
+        elif tag == FEEDBACK_TAG:
+            try:
+                items.append(validate_feedback(record))
+            except RecordError as exc:
+                items.append(letter(tag, record, f"invalid feedback: {reason(exc)}", now))
+        else:
+            items.append(letter(tag, record, f"unexpected tag {tag!r}", now))
     return items
 
 

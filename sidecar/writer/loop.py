@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
-from sidecar.record import TAG, PredictionRecord
+from sidecar.record import FEEDBACK_TAG, TAG, FeedbackRecord, PredictionRecord
 from sidecar.spool.format import Position
 from sidecar.spool.reader import SpoolReader, SpoolSource
 from sidecar.store.writer import DeadLetterIn, PreparedBatch, StoreWriter, WriteResult
@@ -33,6 +33,7 @@ def _transient(exc: SQLAlchemyError) -> bool:
 class _Batch:
     records: list[PredictionRecord]
     letters: list[DeadLetterIn]
+    feedback: list[FeedbackRecord]
     prepared: PreparedBatch
     """The same, made ready for the store (``StoreWriter.prepare``)."""
     position: Position
@@ -134,16 +135,17 @@ class WriterLoop:
         if not items:
             return None, stopping
         records = [item for item in items if item.__class__ is PredictionRecord]
-        if len(records) == len(items):
-            letters: list[DeadLetterIn] = []
-        else:
+        letters: list[DeadLetterIn] = []
+        feedback: list[FeedbackRecord] = []
+        if len(records) != len(items):
             letters = [item for item in items if item.__class__ is DeadLetterIn]
+            feedback = [item for item in items if item.__class__ is FeedbackRecord]
         assert self._writer is not None  # made before the first prefetch
         # The writer's connection-free part (row values, increments) is done here too, so
         # that the thread that writes spends its time in the store.
-        prepared = self._writer.prepare(records, letters)
+        prepared = self._writer.prepare(records, letters, feedback)
         return _Batch(
-            records, letters, prepared, reader.position, reader.corrupt_segments
+            records, letters, feedback, prepared, reader.position, reader.corrupt_segments
         ), stopping
 
     def _collect(self, reader: SpoolReader) -> list[Any]:
@@ -219,7 +221,7 @@ class WriterLoop:
         except SQLAlchemyError as exc:
             if _transient(exc):
                 raise
-        return self._write_one_by_one(batch.records, batch.letters)
+        return self._write_one_by_one(batch.records, batch.letters, batch.feedback)
 
     def _write(self, prepared: PreparedBatch) -> WriteResult:
         assert self._writer is not None
@@ -230,13 +232,19 @@ class WriterLoop:
         return result
 
     def _write_now(
-        self, records: list[PredictionRecord], letters: list[DeadLetterIn]
+        self,
+        records: list[PredictionRecord],
+        letters: list[DeadLetterIn],
+        feedback: list[FeedbackRecord] | None = None,
     ) -> WriteResult:
         assert self._writer is not None
-        return self._write(self._writer.prepare(records, letters))
+        return self._write(self._writer.prepare(records, letters, feedback or ()))
 
     def _write_one_by_one(
-        self, records: list[PredictionRecord], letters: list[DeadLetterIn]
+        self,
+        records: list[PredictionRecord],
+        letters: list[DeadLetterIn],
+        feedback: list[FeedbackRecord] | None = None,
     ) -> WriteResult:
         """Isolate the records the store refuses; they become dead letters."""
         inserted = duplicates = 0
@@ -251,6 +259,12 @@ class WriterLoop:
                 continue
             inserted += result.inserted
             duplicates += result.duplicates
+        for truth in feedback or ():
+            try:
+                self._write_now([], [], [truth])
+            except (DataError, IntegrityError) as exc:
+                reason = f"store refused: {type(exc).__name__}: {exc.orig}"
+                refused.append(letter(FEEDBACK_TAG, truth.to_wire(), reason, now))
         if refused:
             self._write_now([], refused)
         return WriteResult(inserted, duplicates, len(refused))
