@@ -124,6 +124,12 @@ def deploy_log(url: str, filters: Filters, limit: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def audit(url: str, filters: Filters, limit: int) -> pd.DataFrame:
+    """Cached ``queries.audit``."""
+    return queries.audit(engine(url), filters, limit=limit)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def version_traffic(url: str, window: Window, filters: Filters) -> pd.DataFrame:
     """Cached ``queries.version_traffic``."""
     return queries.version_traffic(engine(url), window, filters)

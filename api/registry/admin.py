@@ -113,11 +113,12 @@ class AdminHandler:
                 )
             )
 
-    def _group_of(self, caller: Caller, model: str, needed: Role, what: str) -> str:
+    def _group_of(self, caller: Caller, model: str, needed: Role, what: str, note: _Note) -> str:
         """The group of ``model`` if the caller has ``needed`` on it: a model in a group the
-        caller cannot read is answered as a missing one, 404; one they can, 403."""
+        caller cannot read is answered as a missing one, 404; one they can, 403. The audit
+        (``note``) keeps the group either way."""
         check_name("model", model)
-        group = self.access.model_group(model)
+        group = note.group = self.access.model_group(model)
         if group is None or not caller.may(group, "read"):
             raise ModelNotFoundError(f"no model {model!r}")
         caller.require(group, needed, what)
@@ -223,27 +224,27 @@ class AdminHandler:
     def weights(self, caller: Caller, model: str, weights: Mapping[str, float]) -> dict[str, Any]:
         """Set the model's traffic split: the named versions these weights, the others 0."""
         with self.audited(caller, "weights", model) as note:
-            note.group = self._group_of(caller, model, "change", "changing the traffic split")
+            self._group_of(caller, model, "change", "changing the traffic split", note)
             note.detail = " ".join(f"{v}={w:g}" for v, w in weights.items())[:4000]
             return self._changed(model, self.store.set_weights(model, weights, caller.user))
 
     def promote(self, caller: Caller, model: str, version: str) -> dict[str, Any]:
         """All of the model's weighted traffic to ``version``."""
         with self.audited(caller, "promote", model, version) as note:
-            note.group = self._group_of(caller, model, "change", "promoting a version")
+            self._group_of(caller, model, "change", "promoting a version", note)
             return self._changed(model, self.store.promote(model, version, caller.user))
 
     def rollback(self, caller: Caller, model: str) -> dict[str, Any]:
         """Back to the model's previous traffic split."""
         with self.audited(caller, "rollback", model) as note:
-            note.group = self._group_of(caller, model, "change", "rolling back")
+            self._group_of(caller, model, "change", "rolling back", note)
             return self._changed(model, self.store.rollback(model, caller.user))
 
     def retire(self, caller: Caller, model: str, version: str) -> dict[str, Any]:
         """Stop serving ``version``; it stays listed. Change members retire the versions they
         deployed themselves; someone else's needs manage."""
         with self.audited(caller, "retire", model, version) as note:
-            group = note.group = self._group_of(caller, model, "change", "retiring a version")
+            group = self._group_of(caller, model, "change", "retiring a version", note)
             row = next((r for r in self.store.versions(model) if r.version == version), None)
             if row is not None and row.created_by != caller.user:
                 caller.require(group, "manage", f"retiring a version {row.created_by!r} deployed")
@@ -370,6 +371,7 @@ class AdminHandler:
                 if user == caller.user and wanted is not None:
                     caller.require(target, wanted, "a key with that role")
                 group = target
+            note.group = group
             key_id, key = self.access.create_key(user, group, wanted, caller.user)
             self._sync()
             return {**(self.access.key(key_id) or {}), "key": key}

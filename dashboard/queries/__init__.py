@@ -7,8 +7,8 @@ minutes, not with the number of requests; per-request lookups use the prediction
 indexes with a LIMIT. One module per kind of data: ``store`` (whether there is anything
 to show, filter choices, integrity), ``traffic`` (Overview and Versions), ``outliers``,
 ``requests`` (listings and the job lookup), ``registry`` (the Models page: versions, deploy
-log, workers, per-version traffic), ``shadow`` (shadow versions' agreement with their
-primaries, from the newest shadow records); ``rollup`` holds what they share.
+log, workers, the admin audit, per-version traffic), ``shadow`` (shadow versions' agreement
+with their primaries, from the newest shadow records); ``rollup`` holds what they share.
 """
 
 from dashboard.queries.drift import DriftReport, VersionDrift, drift
@@ -16,6 +16,7 @@ from dashboard.queries.outliers import OutlierStats, outliers
 from dashboard.queries.registry import (
     ModelRegistry,
     WorkerState,
+    audit,
     deploy_log,
     model_registry,
     version_series,
@@ -51,6 +52,7 @@ __all__ = [
     "VersionStats",
     "WorkerState",
     "agreement",
+    "audit",
     "choices",
     "deploy_log",
     "drift",

@@ -1,7 +1,9 @@
-"""The Models page's data: the model registry's versions, deploy log and workers, and traffic.
+"""The Models page's data: the model registry's versions, deploy log, workers, the admin
+audit, and traffic.
 
-The registry tables (migration 0004) are small and read whole; a version's traffic comes
-from the per-minute rollups, never from the predictions.
+The registry tables (migration 0004) are small and read whole; the audit (0005) by its
+newest rows; a version's traffic comes from the per-minute rollups, never from the
+predictions.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dashboard.queries.rollup import (
 )
 from dashboard.window import Filters, Window
 from sidecar.store.schema import (
+    admin_audit,
     deploy_events,
     model_versions,
     registry_generation,
@@ -42,6 +45,9 @@ VERSION_COLUMNS = (
 )  # fmt: skip
 WORKER_COLUMNS = ("host", "pid", "run_id", "generation", "behind", "started_at", "seen_at")
 EVENT_COLUMNS = ("at", "model", "version", "event", "actor", "host", "pid", "detail")
+AUDIT_COLUMNS = (
+    "at", "user", "key_id", "client", "action", "group", "model", "version", "status", "detail",
+)  # fmt: skip
 
 WorkerState = Literal["current", "behind", "silent"]
 
@@ -170,6 +176,30 @@ def deploy_log(engine: Engine, filters: Filters, *, limit: int = 50) -> pd.DataF
     if not frame.empty:
         frame["at"] = pd.to_datetime(frame["at"], utc=True)
         frame["pid"] = frame["pid"].astype("Int64")
+    return frame
+
+
+def audit(engine: Engine, filters: Filters, *, limit: int = 50) -> pd.DataFrame:
+    """AUDIT_COLUMNS of the newest ``limit`` admin calls (of the filtered model; with a
+    version, its calls and the model's own), newest first: who (user, key id), from where
+    (client), what (action, group, model, version), the outcome (status, the refusal);
+    empty without the table (a store from before migration 0005)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(admin_audit.name):
+            return _empty(AUDIT_COLUMNS)
+    c = admin_audit.c
+    query = select(
+        c.at, c.user_name.label("user"), c.key_id, c.client, c.action,
+        c.group_name.label("group"), c.model, c.version, c.status, c.detail,
+    ).order_by(c.id.desc()).limit(limit)  # fmt: skip
+    if filters.model is not None:
+        query = query.where(c.model == filters.model)
+    if filters.version is not None:
+        query = query.where(or_(c.version == filters.version, c.version.is_(None)))
+    frame = read_frame(engine, query)
+    if not frame.empty:
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+        frame["status"] = frame["status"].astype("int64")
     return frame
 
 

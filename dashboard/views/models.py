@@ -1,4 +1,5 @@
-"""Models page: a card per registered version (state, traffic, address, deploy log); workers."""
+"""Models page: a card per registered version (state, traffic, address, deploy log); the admin
+audit (who did what, when, from where, how it ended); workers. Read-only, like every page."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ NO_REGISTRY = (
     "`predlog db upgrade` adds them."
 )
 LOG_LIMIT = 50
+AUDIT_LIMIT = 200
+AUDIT_CAPTION = (
+    "Every call of the admin API, allowed or refused, newest first: who (the key's user and "
+    "id; none: no valid key), the call, from which address, and how it ended."
+)
 CARDS_PER_ROW = 2
 
 # state -> (badge colour, icon); comments, not docstrings: Streamlit's magic would draw them.
@@ -79,6 +85,46 @@ def event_table(events: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def audit_table(calls: pd.DataFrame) -> pd.DataFrame:
+    """Audit rows as shown: when, who, key, from where, the call and on what, the outcome."""
+    on = [
+        "/".join(str(part) for part in (model, version) if isinstance(part, str))
+        or (f"group {group}" if isinstance(group, str) else "")
+        for model, version, group in zip(
+            calls["model"], calls["version"], calls["group"], strict=True
+        )
+    ]
+    return pd.DataFrame(
+        {
+            "At (UTC)": [f"{at:%m-%d %H:%M:%S}" for at in calls["at"]],
+            "Who": [u if isinstance(u, str) else "(no valid key)" for u in calls["user"]],
+            "Key": calls["key_id"].fillna("").tolist(),
+            "From": calls["client"].tolist(),
+            "Call": calls["action"].tolist(),
+            "On": on,
+            "Outcome": [
+                f"{status} {'allowed' if status < 400 else 'refused'}" for status in calls["status"]
+            ],
+            "Detail": calls["detail"].fillna("").tolist(),
+        }
+    )
+
+
+def audit_section(calls: pd.DataFrame) -> None:
+    """The newest admin calls, on models and on groups and keys."""
+    st.header("Admin calls", divider="gray")
+    st.caption(AUDIT_CAPTION)
+    if calls.empty:
+        st.caption("No admin calls yet.")
+        return
+    refused = int((calls["status"] >= 400).sum())
+    row = st.columns(3)
+    row[0].metric("Calls shown", str(len(calls)))
+    row[1].metric("Refused", str(refused))
+    row[2].metric("Callers", str(calls["user"].nunique()))
+    st.dataframe(audit_table(calls), hide_index=True, key="audit", column_config=LOG_COLUMNS)
+
+
 def traffic_summary(requests: int, window: Window) -> str:
     """'30 requests in the window, 0.5 a minute'."""
     per_minute = fmt.per_minute(requests / window.minutes)
@@ -127,7 +173,12 @@ def card(row: Any, events: pd.DataFrame, series: pd.DataFrame, window: Window) -
 
 
 def model_section(
-    model: str, versions: pd.DataFrame, log: pd.DataFrame, ctx: PageContext, traffic: pd.DataFrame
+    model: str,
+    versions: pd.DataFrame,
+    log: pd.DataFrame,
+    ctx: PageContext,
+    traffic: pd.DataFrame,
+    calls: pd.DataFrame,
 ) -> None:
     """A model: its weighted address and its own log, then a card per version."""
     st.header(model, divider="gray")
@@ -149,6 +200,15 @@ def model_section(
             table = event_table(changes)
             table.insert(1, "Version", changes["version"].fillna("").tolist())
             st.dataframe(table, hide_index=True, key=f"log-{model}", column_config=LOG_COLUMNS)
+    theirs = calls[calls["model"] == model]
+    if not theirs.empty:
+        with st.expander(f"{model}: admin calls ({len(theirs)})"):
+            st.dataframe(
+                audit_table(theirs),
+                hide_index=True,
+                key=f"audit-{model}",
+                column_config=LOG_COLUMNS,
+            )
     rows = list(versions.itertuples())
     for start in range(0, len(rows), CARDS_PER_ROW):
         columns = st.columns(CARDS_PER_ROW)
@@ -211,13 +271,15 @@ def render(ctx: PageContext) -> None:
         st.info(NO_MODELS)
         st.caption(NO_REGISTRY)
         return
+    calls = cache.audit(ctx.url, ctx.filters, AUDIT_LIMIT)
     if registry.versions.empty:
         st.info(NO_MODELS)
     else:
         traffic = cache.version_traffic(ctx.url, ctx.window, ctx.filters)
         log = cache.deploy_log(ctx.url, ctx.filters, LOG_LIMIT)
         for model, versions in registry.versions.groupby("model", sort=False):
-            model_section(str(model), versions, log, ctx, traffic)
+            model_section(str(model), versions, log, ctx, traffic, calls)
+    audit_section(calls)
     workers_section(registry)
 
 
