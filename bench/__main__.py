@@ -22,6 +22,7 @@ PARTS = (
     "shadow",
     "store",
     "sidecar",
+    "prune",
     "system",
     "dashboard",
     "load",

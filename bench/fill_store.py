@@ -25,6 +25,7 @@ from sidecar.store.engine import make_engine
 from sidecar.store.histogram import LATENCY_BOUNDS_MS, LATENCY_BUCKETS, SCORE_BUCKETS
 from sidecar.store.mapping import PREDICTION_COLUMNS
 from sidecar.store.migrate import upgrade
+from sidecar.store.partitions import ensure_partitions
 from sidecar.store.rollup import KEY_COLUMNS
 from sidecar.store.schema import LATENCY_COLUMNS, SCORE_COLUMNS, predictions, rollups, streams
 
@@ -247,6 +248,9 @@ def fill(
     with engine.connect() as conn:
         if conn.execute(select(func.count()).select_from(rollups)).scalar_one():
             raise ValueError(f"{engine.url!r} is not empty: fill only a fresh store")
+    # COPY goes straight into the daily partitions (PostgreSQL): each day needs its own.
+    first = (end - timedelta(days=days)).date()
+    ensure_partitions(engine, [first + timedelta(days=i) for i in range(days + 1)])
     rng = np.random.default_rng(seed)
     counters: dict[Any, int] = {}
     first_seen: dict[int, datetime] = {}

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sidecar.store.queries import StoredPrediction, StreamGaps
+from sidecar.store.retention import TableStats
 
 Format = Literal["table", "json", "csv"]
 FORMATS: tuple[Format, ...] = ("table", "json", "csv")
@@ -241,3 +242,42 @@ def render_gaps(found: Sequence[StreamGaps], fmt: Format) -> str:
     ]
     total = sum(g.missing for g in found)
     return aligned(header, rows) + f"\n\n{total} missing in {len(found)} process run(s)"
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if size < 1024 else f"{value:.1f} {unit}"
+    return f"{size} B"
+
+
+def render_stats(found: Sequence[TableStats], fmt: str) -> str:
+    """``predlog db stats``: a row per table (rows, bytes, oldest row, partitions)."""
+    if fmt == "json":
+        items = [
+            {
+                "table": t.table,
+                "rows": t.rows,
+                "bytes": t.bytes,
+                "oldest": None if t.oldest is None else _iso(t.oldest),
+                "partitions": t.partitions,
+            }
+            for t in found
+        ]
+        return json.dumps(items, indent=2)
+    header = ["table", "rows", "size", "oldest", "partitions"]
+    rows = [
+        [
+            t.table,
+            str(t.rows),
+            _size(t.bytes),
+            "-" if t.oldest is None else _iso(t.oldest)[:19] + "Z",
+            "-" if t.partitions is None else str(t.partitions),
+        ]
+        for t in found
+    ]
+    return aligned(header, rows)

@@ -18,13 +18,18 @@ from sidecar.ingest.apispool import ingest_directory
 from sidecar.ingest.runends import ended_runs, forget
 from sidecar.ingest.server import ForwardServer
 from sidecar.metrics import SidecarMetrics
+from sidecar.onward.address import parse_address
+from sidecar.onward.client import AggregatorClient
+from sidecar.onward.forwarder import Forwarder, close_cursor, open_cursor
 from sidecar.settings import SidecarSettings
 from sidecar.spool.segments import Spool
 from sidecar.store.alerts import read_alerts
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.queries import missing_total
+from sidecar.store.retention_job import Upkeep
 from sidecar.store.runends import store_run_ends
+from sidecar.store.sampling import PayloadSampler
 from sidecar.writer.loop import WriterLoop
 from sidecar.writer.process import WriterProcess, store_writer, tune_gc
 from sidecar.writer.report import MetricsReport
@@ -48,6 +53,11 @@ class Sidecar:
         self.settings = settings
         self.metrics = SidecarMetrics()
         self.engine: Engine = make_engine(settings.store_url)
+        spool_dir = settings.spool_dir / "sidecar"
+        if settings.forward_to:
+            open_cursor(spool_dir)  # before the writer can trim what it has not sent
+        else:
+            close_cursor(spool_dir)
         self.spool = Spool(
             settings.spool_dir / "sidecar",
             segment_bytes=settings.segment_bytes,
@@ -74,6 +84,15 @@ class Sidecar:
                 retry_max_delay=settings.retry_max_delay,
                 batch_max_records=settings.batch_max_records,
             )
+        self.forwarder = self._forwarder(settings)
+        self.upkeep = Upkeep(
+            self.engine,
+            self.metrics.registry,
+            retention=settings.retention,
+            rollup_retention=settings.rollup_retention,
+            partitions_ahead=settings.partitions_ahead,
+            batch_rows=settings.prune_batch_rows,
+        )
         self.http = HttpServer(self.metrics.registry, self.health)
         self.alerts = AlertGauges(self.metrics.registry, settings.alert_window)
         self.port = 0
@@ -92,6 +111,8 @@ class Sidecar:
         if s.migrate:
             await asyncio.to_thread(upgrade, self.engine)
         await asyncio.to_thread(self.writer.start)  # a writer process takes a while to start
+        if self.forwarder is not None:
+            self.forwarder.start()
         self.port = await self.server.start(s.host, s.port)
         self.http_port = await self.http.start(s.host, s.http_port)
         self._tasks = [
@@ -99,6 +120,7 @@ class Sidecar:
             asyncio.create_task(self._every(s.api_spool_interval, self._ingest_api_spool)),
             asyncio.create_task(self._every(s.gaps_interval, self._read_gaps)),
             asyncio.create_task(self._every(s.alert_interval, self._read_alerts)),
+            asyncio.create_task(self._every(s.maintenance_interval, self._upkeep)),
             asyncio.create_task(self._every(s.api_spool_interval, self._note_run_ends)),
         ]
         log.info(
@@ -116,10 +138,13 @@ class Sidecar:
         self.server.stop_accepting()
         await self.server.close_connections(min(_SOCKET_GRACE, self.settings.drain_timeout))
         self._stop_jobs.set()  # periodic jobs finish what they are doing, then end
+        self.upkeep.request_stop()  # a prune ends after its current batch
         await asyncio.gather(*self._tasks)
         await self.server.finish_acks()
         await asyncio.to_thread(self.spool.sync)
         await asyncio.to_thread(self.writer.stop, self.settings.drain_timeout)
+        if self.forwarder is not None:
+            await asyncio.to_thread(self.forwarder.stop, self.settings.drain_timeout)
         self.spool.refresh()  # what a writer process committed
         self.spool.close()
         await self.http.close()
@@ -138,8 +163,39 @@ class Sidecar:
             "spool_fill_ratio": round(self.spool.fill_ratio, 4),
             "reading_paused": self.server.paused,
             "connections": len(self.server.connections),
+            "forward": None if self.forwarder is None else self._forward_health(),
         }
         return ok, detail
+
+    def _forwarder(self, settings: SidecarSettings) -> Forwarder | None:
+        """The onward forwarder that ``--forward-to`` asks for (None: not asked)."""
+        if not settings.forward_to:
+            return None
+        host, port = parse_address(settings.forward_to)
+        client = AggregatorClient(
+            host, port, require_ack=settings.forward_require_ack, timeout=settings.forward_timeout
+        )
+        return Forwarder(
+            self.spool,
+            client,
+            self.metrics.registry,
+            chunk_records=settings.forward_chunk_records,
+            sampler=PayloadSampler.from_text(settings.payload_sampling),
+            retry_max_delay=settings.retry_max_delay,
+        )
+
+    def _forward_health(self) -> dict[str, Any]:
+        forwarder = self.forwarder
+        assert forwarder is not None
+        return {
+            "to": self.settings.forward_to,
+            "running": forwarder.alive,
+            "aggregator_up": forwarder.up,
+            "error": None if forwarder.error is None else repr(forwarder.error),
+        }
+
+    async def _upkeep(self) -> None:
+        await asyncio.to_thread(self.upkeep.run_once)
 
     async def _every(self, interval: float, job: Any) -> None:
         while not self._stop_jobs.is_set():

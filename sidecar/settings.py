@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from predlog.settings import PredlogSettings, shared
+from predlog.timespec import parse_duration
+from sidecar.onward.address import parse_address
 from sidecar.store.engine import DEFAULT_STORE_URL
+from sidecar.store.sampling import parse_fractions
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+"""A duration in seconds, also given as text: 90s, 10m, 2h, 30d."""
 
 
 class SidecarSettings(PredlogSettings):
@@ -74,3 +81,36 @@ class SidecarSettings(PredlogSettings):
     """Seconds of recent traffic the alert metrics (outlier rate, drift, accuracy) cover."""
     alert_interval: float = Field(default=30.0, gt=0)
     """Seconds between reads of the alert metrics from the store's rollups."""
+    retention: Seconds | None = Field(default=None, gt=0)
+    """Keep predictions and dead letters this long (e.g. 30d; whole UTC days); unset: forever."""
+    rollup_retention: Seconds | None = Field(default=None, gt=0)
+    """Keep rollups and streams this long (e.g. 400d; whole UTC days); unset: forever."""
+    maintenance_interval: Seconds = Field(default=3600.0, gt=0)
+    """Seconds between the store's upkeep: partitions made ahead, retention applied."""
+    partitions_ahead: int = Field(default=3, ge=1, le=60)
+    """Daily partitions of predictions kept made ahead of today (PostgreSQL)."""
+    prune_batch_rows: int = Field(default=2000, ge=1)
+    """Rows one pruning DELETE takes (each its own short transaction)."""
+    payload_sampling: str = ""
+    """Share of requests per model whose inputs are stored, e.g. iris=0.1,*=1 (all keep a row)."""
+    forward_to: str | None = None
+    """Also forward every record to this Fluentd/Fluent Bit aggregator (host:port)."""
+    forward_require_ack: bool = True
+    """Wait for the aggregator's ack of each chunk; off: a chunk sent and closed counts."""
+    forward_chunk_records: int = Field(default=1000, ge=1)
+    """Records per chunk sent to the aggregator, at most."""
+    forward_timeout: Seconds = Field(default=10.0, gt=0)
+    """Seconds to connect, send a chunk and get its ack before the aggregator counts as down."""
+
+    @field_validator("payload_sampling")
+    @classmethod
+    def _fractions(cls, value: str) -> str:
+        parse_fractions(value)
+        return value
+
+    @field_validator("forward_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value:
+            parse_address(value)
+        return value or None

@@ -12,6 +12,7 @@ from sidecar.spool.format import (
     decode_frame,
     read_checkpoint,
     segment_path,
+    trim_point,
     write_checkpoint,
 )
 from sidecar.spool.reader import Decode, SegmentState, SpoolReader
@@ -53,8 +54,9 @@ class SpoolFollower:
         """Record that the store committed everything before ``position``; trim the spool."""
         write_checkpoint(self.directory, position)
         self.committed = position
+        keep_from = trim_point(self.directory, position).segment  # the forwarder's, too
         for segment in self._segments():
-            if segment < position.segment:
+            if segment < keep_from:
                 self.segment_path(segment).unlink(missing_ok=True)
 
     def wait(self, timeout: float, longest: float | None = None) -> None:

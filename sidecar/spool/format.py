@@ -24,6 +24,9 @@ from sidecar.ingest.protocol import ProtocolError, decode_message, ext_hook
 FRAME_HEADER = struct.Struct(">II")
 SEGMENT_SUFFIX = ".seg"
 CHECKPOINT = "checkpoint"
+FORWARD_CHECKPOINT = "checkpoint.forward"
+"""The onward forwarder's cursor (``sidecar.onward``): while it exists, segments are kept
+until both it and the store's checkpoint have passed them."""
 READ_CHUNK = 1 << 20
 DEAD_LETTER = "predlog.dead_letter"
 """Option key marking a spooled message as a dead letter (its record is the raw bytes)."""
@@ -111,22 +114,30 @@ def encode_frame(payload: bytes) -> bytes:
     return FRAME_HEADER.pack(len(payload), binascii.crc32(payload)) + payload
 
 
-def read_checkpoint(directory: Path) -> Position:
+def read_checkpoint(directory: Path, name: str = CHECKPOINT) -> Position:
     """The committed position recorded in ``directory`` (the start when there is none)."""
     try:
-        data = json.loads((directory / CHECKPOINT).read_text())
+        data = json.loads((directory / name).read_text())
         return Position(int(data["segment"]), int(data["offset"]))
     except (OSError, ValueError, KeyError, TypeError):
         return Position(0, 0)
 
 
-def write_checkpoint(directory: Path, position: Position) -> None:
+def write_checkpoint(directory: Path, position: Position, name: str = CHECKPOINT) -> None:
     """Record ``position`` as committed (written to a temporary file, renamed into place)."""
     # No fsync: a checkpoint lost to a machine crash only replays batches the store
     # already holds, and those inserts do nothing (job_id is unique).
-    tmp = directory / f"{CHECKPOINT}.tmp"
+    tmp = directory / f"{name}.tmp"
     tmp.write_text(json.dumps({"segment": position.segment, "offset": position.offset}))
-    os.replace(tmp, directory / CHECKPOINT)
+    os.replace(tmp, directory / name)
+
+
+def trim_point(directory: Path, committed: Position) -> Position:
+    """Up to where segments may go: the store's ``committed`` position, or the forwarder's
+    cursor where there is one and it is behind."""
+    if not (directory / FORWARD_CHECKPOINT).exists():
+        return committed
+    return min(committed, read_checkpoint(directory, FORWARD_CHECKPOINT))
 
 
 def segment_path(directory: Path, segment: int) -> Path:

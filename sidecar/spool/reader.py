@@ -65,11 +65,14 @@ class SpoolSource(Protocol):
 class SpoolReader:
     """Reads spooled entries in order, from the committed position on."""
 
-    def __init__(self, spool: SpoolSource, decode: Decode = decode_frame) -> None:
-        """``decode``: what a payload becomes (a list of entries, or of whatever it makes)."""
+    def __init__(
+        self, spool: SpoolSource, decode: Decode = decode_frame, start: Position | None = None
+    ) -> None:
+        """``decode``: what a payload becomes (a list of entries, or of whatever it makes);
+        ``start``: where to begin (default: the committed position)."""
         self._spool = spool
         self._decode = decode
-        self.position = spool.committed
+        self.position = spool.committed if start is None else start
         self.corrupt_segments = 0
         """Segments whose tail was skipped: torn by a crash, or a checksum failed."""
         self._handle: Any = None

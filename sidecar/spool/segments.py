@@ -31,6 +31,7 @@ from sidecar.spool.format import (
     encode_frame,
     read_checkpoint,
     segment_path,
+    trim_point,
     write_checkpoint,
 )
 from sidecar.spool.reader import Decode, SegmentState, SpoolReader
@@ -65,9 +66,10 @@ class Spool:
         self._data = threading.Condition(self._lock)
         self.committed = self._read_checkpoint()
         self._sizes: dict[int, int] = {}
+        keep_from = trim_point(directory, self.committed).segment
         for path in directory.glob(f"*{SEGMENT_SUFFIX}"):
             segment = int(path.stem)
-            if segment < self.committed.segment:
+            if segment < keep_from:
                 path.unlink()  # a crash came between the checkpoint and the trim
             else:
                 self._sizes[segment] = path.stat().st_size
@@ -183,7 +185,7 @@ class Spool:
             os.fsync(self._fd)
             os.close(self._fd)
             self.synced = self.appended
-            if self.committed == Position(self._current, self._end):
+            if trim_point(self.directory, self.committed) == Position(self._current, self._end):
                 # Everything is in the store: leave no segment behind.
                 self.segment_path(self._current).unlink(missing_ok=True)
                 del self._sizes[self._current]
@@ -195,8 +197,12 @@ class Spool:
         """Record that the store committed everything before ``position``; trim the spool."""
         write_checkpoint(self.directory, position)
         self.committed = position
-        done = self._forget_before(position)
-        for segment in done:
+        self.trim()
+
+    def trim(self) -> None:
+        """Delete the segments that the store's checkpoint and the forwarder's cursor (if
+        any) have both passed."""
+        for segment in self._forget_before(trim_point(self.directory, self.committed)):
             self.segment_path(segment).unlink(missing_ok=True)
 
     def refresh(self) -> None:
@@ -204,7 +210,8 @@ class Spool:
         position = read_checkpoint(self.directory)
         if position > self.committed:
             self.committed = position
-            self._forget_before(position)  # the follower deleted them
+            # The follower deleted what both cursors passed; forget those.
+            self._forget_before(trim_point(self.directory, position))
 
     def _forget_before(self, position: Position) -> list[int]:
         with self._lock:

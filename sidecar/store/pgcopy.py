@@ -38,10 +38,11 @@ _COPY_DIRECT = f"COPY predictions ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _SAVEPOINT = "predlog_copy"
 _UNIQUE_VIOLATION = "23505"
 # Constants only, no input in these strings. ORDER BY keeps the lock order of the other
-# path; the staging table holds no duplicates.
+# path; the staging table holds no duplicates. No conflict target: the unique key is
+# (job_id) on a plain table, (job_id, event_time) on a partitioned one (migration 0008).
 _MOVE = (
     f"INSERT INTO predictions ({_COLUMNS}) SELECT {_COLUMNS} FROM {STAGING} "  # noqa: S608
-    "ORDER BY job_id ON CONFLICT (job_id) DO NOTHING RETURNING job_id"
+    "ORDER BY job_id ON CONFLICT DO NOTHING RETURNING job_id"
 )
 
 

@@ -21,9 +21,11 @@ from sidecar.store import pgcopy, sqlitebulk
 from sidecar.store.bins import BIN_COLUMNS
 from sidecar.store.feedback import FeedbackStore, unstorable_feedback
 from sidecar.store.histograms import feature_increments
-from sidecar.store.mapping import prediction_row, to_datetime, unstorable
+from sidecar.store.mapping import PREDICTION_COLUMNS, prediction_row, to_datetime, unstorable
+from sidecar.store.partitions import PartitionKeeper, batch_days
 from sidecar.store.references import ReferenceSource, Unresolved, to_rows
 from sidecar.store.rollup import KEY_COLUMNS, SUM_COLUMNS, aggregate
+from sidecar.store.sampling import PayloadSampler
 from sidecar.store.schema import (
     dead_letters,
     feature_references,
@@ -74,6 +76,12 @@ class PreparedBatch:
     histograms: list[dict[str, Any]] | None = None
     """Feature histogram increments, for when every record is inserted (None: none kept,
     or a version's bins are still to be read from the store, in the write)."""
+    days: frozenset[int] = frozenset()
+    """The UTC days (numbers since 1970) the records fall in: on a partitioned store
+    (PostgreSQL), each needs its partition before the insert."""
+    stripped: frozenset[str] = frozenset()
+    """The job_ids whose inputs payload sampling leaves out of the row (``values`` has
+    them as None already); everything else of the batch counts them whole."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +114,13 @@ class StoreWriter:
         copy_min_rows: int = 10,
         clock: Callable[[], datetime] | None = None,
         references: ReferenceSource | None = None,
+        sampler: PayloadSampler | None = None,
     ) -> None:
         """``bulk``/``copy_min_rows`` pick PostgreSQL's insert path; ``clock`` gives stored_at;
         ``references``: where versions' bins come from (None: no feature histograms)."""
         self.references = references
+        self.sampler = sampler
+        """Which records keep their inputs in the row (None: all)."""
         self._saving: set[tuple[str, str]] = set()
         """Versions whose bins the open transaction stores."""
         self.engine = engine
@@ -121,12 +132,14 @@ class StoreWriter:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._insert_predictions = (
             self._insert(predictions)
-            .on_conflict_do_nothing(index_elements=["job_id"])
+            # No target: the unique key is (job_id, event_time) on a partitioned table.
+            .on_conflict_do_nothing()
             .returning(predictions.c.job_id)
         )
         self._upsert_rollups = self._rollup_upsert()
         self._feedback = FeedbackStore(self.dialect)
         self._upsert_streams = self._stream_upsert()
+        self._partitions = PartitionKeeper(engine) if self.dialect == "postgresql" else None
         self._upsert_features = self._feature_upsert()
         self._insert_references = self._insert(feature_references).on_conflict_do_nothing()
 
@@ -180,6 +193,9 @@ class StoreWriter:
                 values = sqlitebulk.values(unique)
             elif self.bulk == "copy" or len(unique) >= self.copy_min_rows:
                 values = pgcopy.values(unique)
+        stripped = frozenset() if self.sampler is None else self.sampler.dropped(unique)
+        if stripped and values is not None:
+            values = _without_inputs(values, unique, stripped)
         return PreparedBatch(
             records=unique,
             values=values,
@@ -191,6 +207,8 @@ class StoreWriter:
             feedback=[truths[key] for key in sorted(truths)],  # one lock order
             feedback_received=len(feedback) - len(refused),
             histograms=self._cached_histograms(unique),
+            days=batch_days([r.event_time for r in unique]) if self._partitions else frozenset(),
+            stripped=stripped,
         )
 
     def _cached_histograms(self, records: list[PredictionRecord]) -> list[dict[str, Any]] | None:
@@ -206,6 +224,8 @@ class StoreWriter:
         """``write`` for a batch that ``prepare`` made."""
         if not batch.records and not batch.letters and not batch.feedback:
             return WriteResult(inserted=0, duplicates=0, dead_letters=0)
+        if self._partitions is not None:
+            self._partitions.ensure(batch.days)
         stored_at = _utc(self.clock())
         self._saving = set()
         with self.engine.connect() as conn:
@@ -287,6 +307,9 @@ class StoreWriter:
                 return sqlitebulk.insert_predictions_returning(conn, batch.values, stored_at)
             return pgcopy.insert_predictions(conn, batch.values, stored_at)
         rows = [prediction_row(record, stored_at) for record in batch.records]
+        for row in rows:
+            if row["job_id"] in batch.stripped:
+                row["inputs"] = None
         inserted = set(conn.execute(self._insert_predictions, rows).scalars())
         return None if len(inserted) == len(rows) else inserted
 
@@ -337,6 +360,17 @@ class StoreWriter:
 
 
 dead_letters_insert = insert(dead_letters)
+_INPUTS = PREDICTION_COLUMNS.index("inputs")
+
+
+def _without_inputs(
+    values: list[tuple[Any, ...]], records: list[PredictionRecord], stripped: frozenset[str]
+) -> list[tuple[Any, ...]]:
+    """The rows' values with the inputs of the ``stripped`` job_ids left out (n_rows kept)."""
+    return [
+        (*row[:_INPUTS], None, *row[_INPUTS + 1 :]) if record.job_id in stripped else row
+        for row, record in zip(values, records, strict=True)
+    ]
 
 
 def _utc(value: datetime) -> datetime:

@@ -28,6 +28,7 @@ from sidecar.settings import SidecarSettings
 from sidecar.spool.follower import SpoolFollower
 from sidecar.store.engine import make_engine
 from sidecar.store.references import ReferenceSource
+from sidecar.store.sampling import PayloadSampler
 from sidecar.store.writer import StoreWriter
 from sidecar.writer.loop import WriterLoop
 from sidecar.writer.report import MetricsReport
@@ -84,7 +85,8 @@ class PipeReport:
 def store_writer(settings: SidecarSettings, engine: Engine) -> StoreWriter:
     """The store writer the settings ask for (with feature histograms, or without)."""
     references = ReferenceSource(settings.models_dir) if settings.histograms else None
-    return StoreWriter(engine, references=references)
+    sampler = PayloadSampler.from_text(settings.payload_sampling)
+    return StoreWriter(engine, references=references, sampler=sampler)
 
 
 def writer_main(settings: SidecarSettings, conn: Connection) -> None:

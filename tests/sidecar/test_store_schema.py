@@ -14,6 +14,7 @@ from sidecar.store.engine import make_engine
 from sidecar.store.histogram import latency_percentile, score_bucket
 from sidecar.store.mapping import prediction_row
 from sidecar.store.migrate import alembic_config, current_revision, head_revision, upgrade
+from sidecar.store.partitions import compare_options
 from sidecar.store.queries import gaps, get_job
 from sidecar.store.schema import metadata
 from sidecar.store.writer import StoreWriter
@@ -31,7 +32,8 @@ def test_upgrade_creates_every_table_and_matches_the_models(store_url: str) -> N
         "streams",
     }
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        options = compare_options(conn.dialect.name)  # the daily partitions aside
+        diff = compare_metadata(MigrationContext.configure(conn, opts=options), metadata)
     assert diff == []
     upgrade(engine)  # idempotent
     engine.dispose()
@@ -95,7 +97,8 @@ def test_migration_0002_keeps_the_rows_and_postgresql_uses_the_partial_indexes(
         for index, condition in plans.items():
             sql = f"EXPLAIN SELECT job_id FROM predictions WHERE {condition} ORDER BY event_time"
             plan = "\n".join(conn.exec_driver_sql(sql).scalars())
-            assert index in plan, plan
+            # Each daily partition's copy of the index is named after its columns.
+            assert index.removeprefix("ix_predictions_") in plan, plan
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection

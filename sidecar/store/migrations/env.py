@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from sidecar.store.partitions import compare_options
 from sidecar.store.schema import metadata
 
 connection = context.config.attributes["connection"]
@@ -12,6 +13,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    **compare_options(connection.dialect.name),
 )
 with context.begin_transaction():
     context.run_migrations()
