@@ -4,7 +4,8 @@ The request path only appends to a deque (no lock, no wake-up, no I/O). A backgr
 wakes every few milliseconds, takes what is queued and sends it with ``AckingSender``
 (``api.acksender``: fluent-logger's synchronous ``FluentSender``, Message mode, tag
 ``predlog.prediction``, several events per socket write, each write a chunk the receiver
-acknowledges). fluent-logger's own async sender will not do: it blocks the caller when its
+acknowledges). Records of another tag (feedback: ``emit_tagged``) take the same road, in
+chunks of their own. fluent-logger's own async sender will not do: it blocks the caller when its
 queue is full, and in circular mode drops the oldest event without a trace.
 
 Every record ends in exactly one of three counted outcomes:
@@ -89,6 +90,8 @@ class RecordEmitter:
             forward_packet_error=False,
         )
         self._queue: deque[dict[str, Any]] = deque()
+        self._tagged: deque[tuple[str, dict[str, Any]]] = deque()
+        """Records of other tags (feedback), with their label: rare, so kept apart."""
         self._wake = threading.Event()
         self._closing = False
         self._closed = False
@@ -107,10 +110,17 @@ class RecordEmitter:
             return
         self._queue.append(record)
 
+    def emit_tagged(self, label: str, record: dict[str, Any]) -> None:
+        """``emit`` for a record of another tag, ``<prefix>.<label>`` (feedback's)."""
+        if self._closing or len(self._queue) + len(self._tagged) >= self.queue_size:
+            self._spool_records((record,), f"{TAG_PREFIX}.{label}")
+            return
+        self._tagged.append((label, record))
+
     @property
     def pending(self) -> int:
         """Records queued and not yet handed to the sender or spooled."""
-        return len(self._queue)
+        return len(self._queue) + len(self._tagged)
 
     @property
     def in_flight(self) -> int:
@@ -132,6 +142,9 @@ class RecordEmitter:
         # Whatever the thread left (never started, or timed out) is spooled here.
         while self._queue:
             self._spool_records((self._queue.popleft(),))
+        while self._tagged:
+            label, record = self._tagged.popleft()
+            self._spool_records((record,), f"{TAG_PREFIX}.{label}")
         sender = self._sender
         if not self._thread.is_alive():  # else the thread still owns the sender
             if sender.pending and time.monotonic() >= self._down_until:
@@ -151,6 +164,8 @@ class RecordEmitter:
         queue = self._queue
         while True:
             self._tick()
+            if self._tagged:
+                self._send_tagged()
             if queue:
                 batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
                 try:
@@ -160,7 +175,7 @@ class RecordEmitter:
                     self._count("failed", len(batch))
                 if len(queue) >= MAX_BATCH:
                     continue  # a backlog: the next batch is full already
-            elif self._closing:
+            elif self._closing and not self._tagged:
                 return
             # Batch by time, not by record: every wake-up and send costs syscalls and a GIL
             # hand-off with the event loop. close() sets the event: the queue drains at once.
@@ -204,6 +219,27 @@ class RecordEmitter:
             self._connection_lost()
         self._settle()
 
+    def _send_tagged(self) -> None:
+        """Send the records of other tags, one chunk per run of one label."""
+        tagged = self._tagged
+        while tagged:
+            label = tagged[0][0]
+            run: list[dict[str, Any]] = []
+            while tagged and tagged[0][0] == label and len(run) < MAX_BATCH:
+                run.append(tagged.popleft()[1])
+            if time.monotonic() < self._down_until:
+                self._spool_records(run, f"{TAG_PREFIX}.{label}")
+                continue
+            try:
+                ok = self._sender.emit_many(label, [(r["event_time"], r) for r in run])
+            except Exception as exc:  # cannot be packed: nothing of it was sent
+                log.error("%d %s record(s) cannot be packed: %s", len(run), label, exc)
+                self._count("failed", len(run))
+                continue
+            if not ok:
+                self._connection_lost()
+            self._settle()
+
     def _send_one(self, record: dict[str, Any]) -> None:
         try:
             ok = self._sender.emit_many(LABEL, [(record["event_time"], record)])
@@ -238,9 +274,9 @@ class RecordEmitter:
         if n:
             self._write_spool(packed, n)
 
-    def _spool_records(self, records: Sequence[dict[str, Any]]) -> None:
+    def _spool_records(self, records: Sequence[dict[str, Any]], tag: str = TAG) -> None:
         try:
-            packed = b"".join(msgpack.packb((TAG, r["event_time"], r)) for r in records)
+            packed = b"".join(msgpack.packb((tag, r["event_time"], r)) for r in records)
         except Exception as exc:
             log.error("%d record(s) cannot be packed for the spool: %s", len(records), exc)
             self._count("failed", len(records))

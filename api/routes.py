@@ -27,6 +27,7 @@ from api.deps import (
 )
 from api.errors import ShuttingDownError
 from api.fastpath import Answer
+from api.feedback import FEEDBACK_BODY, FEEDBACK_ERRORS, FeedbackResponse
 from api.http import json_response, read_body
 from api.schemas import (
     ERRORS,
@@ -153,6 +154,25 @@ async def predict_batch(
     # Large batches take milliseconds: keep them off the event loop.
     answer = await run_in_threadpool(handler.predict_batch, log, body, model, version)
     return json_response(answer)
+
+
+@router.post(
+    "/feedback",
+    status_code=202,
+    response_model=FeedbackResponse,
+    responses=FEEDBACK_ERRORS,
+    openapi_extra=FEEDBACK_BODY,
+    tags=["feedback"],
+)
+async def feedback(
+    request: Request, services: ServicesDep, log: RequestLogDep, settings: SettingsDep
+) -> Response:
+    """Ground truth for logged predictions, by job_id: ``{"job_id", "label"}`` (a
+    classifier's), ``{"job_id", "value"}`` (a regressor's), ``"row"`` for a row past the
+    first; one item or a list of up to 1000. Sent on to the log store, where it joins its
+    prediction whenever that is stored; the first feedback for a job_id and row counts."""
+    body = await read_body(request.receive, log, settings.max_body_bytes)
+    return json_response(services.feedback.submit(log, body), status_code=202)
 
 
 @router.get("/health/all", tags=["service"])

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import gc
 import logging
+from functools import partial
+from typing import Any
 
 from api import drain
 from api.emitter import RecordEmitter
+from api.feedback import LABEL as FEEDBACK_LABEL
+from api.feedback import FeedbackHandler
 from api.handlers import Limits, MetadataHandler, PredictionHandler
 from api.metrics import ApiMetrics
 from api.records import RecordBuilder, RequestLog
@@ -59,6 +63,7 @@ class Services:
             self.registry, limits, self.metrics, live.authorize if live is not None else None
         )
         self.metadata = MetadataHandler(self.registry)
+        self.feedback = FeedbackHandler(partial(self._emit_tagged, FEEDBACK_LABEL))
         self.emitter = RecordEmitter(
             settings.forward_address,
             SpoolWriter(settings.spool_dir, host=self.builder.host, pid=self.builder.pid),
@@ -118,6 +123,10 @@ class Services:
             )
             return
         builder.count_with(mark)
+
+    def _emit_tagged(self, label: str, record: dict[str, Any]) -> None:
+        """Emit a record of another tag (feedback): the emitter is built after the handlers."""
+        self.emitter.emit_tagged(label, record)
 
     def stop(self) -> None:
         """Flush the emitter (what cannot be sent is spooled) and unload the models (shutdown)."""
