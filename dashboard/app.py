@@ -26,6 +26,7 @@ PAGES = (
     ("views/versions.py", "Versions", ":material/call_split:"),
     ("views/outliers.py", "Outliers", ":material/scatter_plot:"),
     ("views/drift.py", "Drift", ":material/ssid_chart:"),
+    ("views/quality.py", "Quality", ":material/fact_check:"),
     ("views/requests.py", "Requests", ":material/manage_search:"),
 )
 

@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from dashboard import queries
 from dashboard.manifests import BundleInfo, read_bundles
+from dashboard.queries import quality as quality_queries
+from dashboard.queries.quality import QualityStats
 from dashboard.window import Filters, Window
 from sidecar.store.drift import Rule
 from sidecar.store.engine import make_engine
@@ -76,6 +78,12 @@ def shadow_agreement(url: str, window: Window, filters: Filters) -> pd.DataFrame
 def drift(url: str, window: Window, filters: Filters, rule: Rule) -> queries.DriftReport:
     """Cached ``queries.drift``."""
     return queries.drift(engine(url), window, filters, rule)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def quality(url: str, window: Window, filters: Filters) -> QualityStats:
+    """Cached ``quality.quality``."""
+    return quality_queries.quality(engine(url), window, filters)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
