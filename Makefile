@@ -32,11 +32,12 @@ lock: $(UV)
 	$(UV) pip compile pyproject.toml --extra train --python-version 3.11 --generate-hashes --universal -q -o requirements/train.txt
 	$(UV) pip compile pyproject.toml --extra client --python-version 3.11 --generate-hashes --universal -q -o requirements/client.txt
 
-## system-deps: Debian packages the tests drive (headless Chromium, wrk)
+## system-deps: Debian packages the tests drive (headless Chromium, wrk, promtool)
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
