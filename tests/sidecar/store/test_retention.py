@@ -6,17 +6,24 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 
 from predlog.cli import main
+from sidecar.store.engine import make_engine
+from sidecar.store.migrate import upgrade
 from sidecar.store.partitions import day_start, partition_name, partitions
 from sidecar.store.retention import prune, table_stats, whole_days
+from sidecar.store.retention_job import Upkeep
 from sidecar.store.schema import dead_letters, predictions, rollups
 from sidecar.store.writer import DeadLetterIn, StoreWriter
 from tests.records import make_record
+from tests.sidecar.helpers import count_rows, running, settings
+from tests.support import wait_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 AGES_DAYS = (45.0, 40.5, 31.0, 30.01, 29.99, 10.0, 1.0, 0.0)
@@ -86,9 +93,6 @@ def test_prune_removes_exactly_what_is_older_and_keeps_rollups(engine: Engine) -
 
 @pytest.mark.postgres
 def test_postgresql_drops_whole_partitions(postgres_url: str) -> None:
-    from sidecar.store.engine import make_engine
-    from sidecar.store.migrate import upgrade
-
     engine = make_engine(postgres_url)
     upgrade(engine)
     fill(engine, per_age=2)
@@ -202,3 +206,44 @@ def test_db_prune_and_stats_commands(engine: Engine, store_url: str) -> None:
     result = runner.invoke(main, ["db", "prune", "--store", store_url, "--older-than", "soon"])
     assert result.exit_code == 2
     assert "not a duration" in result.output
+
+
+def test_the_sidecars_upkeep_prunes_whole_days_and_makes_partitions_ahead(
+    engine: Engine,
+) -> None:
+    stored = fill(engine, per_age=2)
+    upkeep = Upkeep(
+        engine,
+        CollectorRegistry(),
+        retention=30 * 86400.0,
+        rollup_retention=None,
+        partitions_ahead=5,
+        batch_rows=1,
+        clock=lambda: NOW,
+    )
+    upkeep.run_once()
+    cutoff = whole_days(NOW - timedelta(days=30))  # a day is kept at least its retention
+    with engine.connect() as conn:
+        left = set(conn.execute(select(predictions.c.job_id)).scalars())
+        minutes = conn.execute(select(func.count()).select_from(rollups)).scalar()
+    assert left == {job for t, job in stored if t >= cutoff.timestamp()}
+    assert {job for t, job in stored if t >= (NOW - timedelta(days=30)).timestamp()} < left
+    assert minutes == len(_times(engine, rollups.c.minute, rollups))  # rollups untouched
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            days = set(partitions(conn))
+        assert {(NOW + timedelta(days=d)).date() for d in range(6)} <= days
+        assert all(day_start(d) >= cutoff for d in days)
+
+
+def test_a_sidecar_with_a_retention_prunes_on_its_own(store_url: str, tmp_path: Path) -> None:
+    engine = make_engine(store_url)
+    upgrade(engine)
+    stored = fill(engine, per_age=2)
+    engine.dispose()
+    cutoff = whole_days(datetime.now(UTC) - timedelta(days=30)).timestamp()
+    kept = sum(1 for t, _ in stored if t >= cutoff)
+    assert kept < len(stored)
+    config = settings(store_url, tmp_path, writer_process=False, retention="30d")
+    with running(config):
+        wait_for(lambda: count_rows(store_url) == kept)
