@@ -152,8 +152,10 @@ class Sidecar:
         log.info("sidecar stopped; %d spool bytes left for the next start", self.spool.size)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy while listening and the writer loop runs (a down store is not unhealthy)."""
-        ok = not self._stopping and self.writer.alive
+        """Healthy while listening and the writer loop (and the forwarder, if any) runs; a
+        down store or aggregator is not unhealthy."""
+        forwarding = self.forwarder is None or self.forwarder.alive  # else the spool only grows
+        ok = not self._stopping and self.writer.alive and forwarding
         detail: dict[str, Any] = {
             "status": "ok" if ok else "unavailable",
             "writer": "running" if self.writer.alive else f"stopped: {self.writer.error!r}",
