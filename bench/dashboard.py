@@ -27,6 +27,7 @@ from sqlalchemy import Engine, func, select
 
 from bench.fill_store import fill
 from dashboard import queries
+from dashboard.queries.quality import quality
 from dashboard.window import Filters, Window, preset_window
 from sidecar.store.engine import make_engine
 from sidecar.store.schema import predictions, rollups
@@ -88,6 +89,12 @@ def outliers_page(engine: Engine, window: Window, probe: Probe, filters: Filters
     queries.latest_outliers(engine, window, filters, limit=100)
 
 
+def quality_page(engine: Engine, window: Window, probe: Probe, filters: Filters) -> None:
+    """What the Quality page queries: the quality and traffic rollups, the unmatched count."""
+    _sidebar(engine, window)
+    quality(engine, window, filters)
+
+
 def requests_page(engine: Engine, window: Window, probe: Probe, filters: Filters) -> None:
     """What the Requests page queries, with a job_id and a request id looked up."""
     _sidebar(engine, window)
@@ -110,6 +117,8 @@ PAGES: dict[str, tuple[Callable[..., None], Filters]] = {
     "Models": (models_page, Filters()),
     "Versions": (versions_page, Filters()),
     "Outliers": (outliers_page, Filters()),
+    "Quality": (quality_page, Filters()),
+    "Quality iris/2": (quality_page, Filters("iris", "2")),
     "Requests": (requests_page, Filters()),
     "Requests filtered": (requests_filtered, Filters()),
 }

@@ -2,8 +2,9 @@
 
 Not through the api or the StoreWriter: rows are generated with numpy a day at a time
 and loaded with COPY (PostgreSQL) or executemany in one transaction per day (SQLite),
-with the matching per-minute rollups and the stream bookkeeping, so the dashboard sees a
-store exactly as the sidecar would have left it. Deterministic for a given seed and end.
+with the matching per-minute rollups, the stream bookkeeping, and feedback for a share of
+the answers (``bench.fill_feedback``), so the dashboard sees a store exactly as the
+sidecar would have left it. Deterministic for a given seed and end.
 
     python -m bench.fill_store --store sqlite:///var/bench/x.db --records 1000000 --days 30
 """
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
+from bench.fill_feedback import write_feedback
 from sidecar.store.engine import make_engine
 from sidecar.store.histogram import LATENCY_BOUNDS_MS, LATENCY_BUCKETS, SCORE_BUCKETS
 from sidecar.store.mapping import PREDICTION_COLUMNS
@@ -252,6 +254,7 @@ def fill(
     first = (end - timedelta(days=days)).date()
     ensure_partitions(engine, [first + timedelta(days=i) for i in range(days + 1)])
     rng = np.random.default_rng(seed)
+    truths = np.random.default_rng(seed + 1)
     counters: dict[Any, int] = {}
     first_seen: dict[int, datetime] = {}
     rollup_rows = 0
@@ -265,6 +268,7 @@ def fill(
             _copy_day(engine, day, rolled)
         else:
             _insert_day(engine, day, rolled)
+        write_feedback(engine, truths, day.rows, end)  # its own generator: same predictions
         for stream in counters:
             first_seen.setdefault(stream, day_start)
     with engine.begin() as conn:

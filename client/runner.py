@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Coroutine, Sequence
 from time import perf_counter as clock
@@ -13,6 +14,7 @@ import orjson
 import uvloop
 from yarl import URL
 
+from client.feedback import FeedbackSender, fetch_labels
 from client.rows import Body, FeatureStat, RowSampler, Training
 from client.schedule import Schedule
 from client.settings import LoadSettings
@@ -37,6 +39,11 @@ def predict_url(settings: LoadSettings) -> URL:
     url = URL(settings.url.rstrip("/") + settings.endpoint)
     query = {k: v for k, v in (("model", settings.model), ("version", settings.version)) if v}
     return url.with_query(query) if query else url
+
+
+def label_url(settings: LoadSettings) -> URL:
+    """``GET /label`` of the model (and pinned version) the run sends to."""
+    return URL(settings.url.rstrip("/") + "/label").with_query(predict_url(settings).query)
 
 
 async def fetch_training(session: aiohttp.ClientSession, base_url: str) -> Training:
@@ -74,11 +81,14 @@ class LoadRun:
         session: aiohttp.ClientSession,
         sampler: RowSampler,
         progress: TextIO | None,
+        feedback: FeedbackSender | None = None,
     ) -> None:
         self.settings = settings
         self.session = session
         self.sampler = sampler
         self.progress = progress
+        self.feedback = feedback
+        """Sends ground truth for a share of the answers (None: none sent)."""
         self.url = predict_url(settings)
         self.stats = LoadStats(requested_rate=settings.rate, scheduled=settings.total)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -102,7 +112,11 @@ class LoadRun:
             reporter.cancel()
         elapsed = clock() - schedule.start
         span = max(schedule.span, last_send - schedule.start + 1 / schedule.rate)
-        return self.stats.summary(send_span_s=span, elapsed_s=elapsed)
+        summary = self.stats.summary(send_span_s=span, elapsed_s=elapsed)
+        if self.feedback is not None:
+            counts = await self.feedback.close(self.settings.timeout + 5)
+            summary = dataclasses.replace(summary, feedback=counts)
+        return summary
 
     async def _send_all(self, schedule: Schedule) -> float:
         """Fire each send at its absolute time; returns when the last one left."""
@@ -154,6 +168,8 @@ class LoadRun:
             return
         latency = clock() - origin
         self.stats.on_answer(status, latency, flagged_outliers(raw) if status == 200 else 0)
+        if status == 200 and self.feedback is not None:
+            self.feedback.observe(raw)
 
     async def _report(self, schedule: Schedule) -> None:
         assert self.progress is not None
@@ -193,7 +209,18 @@ async def run_load_async(
             training.sample,
             shift=shift_vector(training.stats, settings.shift),
         )
-        return await LoadRun(settings, session, sampler, progress).run()
+        feedback = None
+        if settings.feedback_fraction > 0:
+            labels = await fetch_labels(session, str(label_url(settings)))
+            feedback = FeedbackSender(
+                session,
+                settings.url.rstrip("/") + "/feedback",
+                labels,
+                settings.feedback_fraction,
+                settings.feedback_accuracy,
+                settings.seed,
+            )
+        return await LoadRun(settings, session, sampler, progress, feedback).run()
 
 
 def run_load(settings: LoadSettings, *, progress: TextIO | None = sys.stderr) -> Summary:

@@ -32,6 +32,10 @@ class LoadSettings(PredlogSettings):
     """Fraction of rows drawn far outside the training distribution."""
     shift: Annotated[tuple[str, ...], NoDecode] = ()
     """FEATURE=DELTA (repeatable): add DELTA training stds to that feature (name or index)."""
+    feedback_fraction: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of answered requests whose ground truth is then sent to POST /feedback."""
+    feedback_accuracy: float = Field(default=1.0, ge=0, le=1)
+    """Probability that a feedback's label is the model's own answer (else another label)."""
     model: str | None = None
     """Model name (default: the api's default model)."""
     version: str | None = None

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from client.feedback import FeedbackCounts
+
 RATE_TOLERANCE = 0.02
 """The achieved rate is "on target" within this fraction of the requested rate."""
 
@@ -43,6 +45,8 @@ class Summary:
     latency_ms: Latency | None
     outliers_sent: int
     outliers_flagged: int
+    feedback: FeedbackCounts | None = None
+    """What was sent to POST /feedback (None: no feedback asked for)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain JSON-ready data."""
@@ -158,4 +162,11 @@ def format_summary(summary: Summary) -> str:
             f"max {lat.max:g} ms"
         )
     lines.append(f"outliers   sent {s.outliers_sent}, flagged by the api {s.outliers_flagged}")
+    if s.feedback is not None:
+        f = s.feedback
+        right = f"{f.right / f.items:.1%}" if f.items else "-"
+        lines.append(
+            f"feedback   {f.items} item(s) in {f.requests} request(s), {right} right; "
+            f"accepted {f.accepted}, failed {f.failed}"
+        )
     return "\n".join(lines)
