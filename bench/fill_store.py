@@ -23,6 +23,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
 from bench.fill_feedback import write_feedback
+from bench.fill_histograms import FEATURE_COLUMNS, day_features, references, store_references
 from sidecar.store.engine import make_engine
 from sidecar.store.histogram import LATENCY_BOUNDS_MS, LATENCY_BUCKETS, SCORE_BUCKETS
 from sidecar.store.mapping import PREDICTION_COLUMNS
@@ -40,6 +41,9 @@ HOSTS = tuple(f"api-{i}" for i in range(4))
 PIDS = (101, 102)
 FEATURE_MEANS = np.array([5.84, 3.05, 3.76, 1.20])
 FEATURE_STDS = np.array([0.83, 0.43, 1.76, 0.76])
+VERSION_KEYS = [(v[0], v[1]) for v in VERSIONS]
+REFERENCES = references(tuple(VERSION_KEYS), FEATURE_MEANS, FEATURE_STDS, LABELS)
+"""The versions' reference bins (the feature histograms' bins)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class Day:
     score_counts: np.ndarray
     """(requests, SCORE_BUCKETS) rows per outlier-score bucket."""
     outlier_rows: np.ndarray
+    features: pd.DataFrame | None = None
+    """Its ``feature_rollups`` rows (bench.fill_histograms)."""
 
 
 def _sqlite_times(times: np.ndarray) -> list[str]:
@@ -148,6 +154,7 @@ def generate_day(
         "model": model,
         "version": version,
         "routing": np.where(reached, "weighted", none),
+        "shadow_of": [None] * n,  # the fill has no shadow versions
         "n_rows": n_rows,
         "inputs": inputs_json,
         "results": results_json,
@@ -162,7 +169,11 @@ def generate_day(
         "error": [errors.get(int(s)) for s in status],
     }  # fmt: skip
     latency_bucket = np.searchsorted(np.array(LATENCY_BOUNDS_MS), latency, side="left")
-    return Day(rows, latency_bucket, score_counts, outlier_rows)
+    features = day_features(
+        REFERENCES, VERSION_KEYS, np.where(row_scored, version_index[owner], -1),
+        times[owner].astype("datetime64[m]"), inputs, label,
+    )  # fmt: skip
+    return Day(rows, latency_bucket, score_counts, outlier_rows, features)
 
 
 def _json_columns(
@@ -260,6 +271,7 @@ def fill(
     rollup_rows = 0
     with engine.begin() as conn:
         _drop_indexes(conn)
+    store_references(engine, REFERENCES)
     for n, day_start, seconds in _days(records, days, end):
         day = generate_day(rng, n, day_start, seconds, counters)
         rolled = day_rollups(day)
@@ -349,6 +361,14 @@ def _insert_day(engine: Engine, day: Day, rolled: pd.DataFrame) -> None:
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.executemany(insert, rows)  # type: ignore[arg-type]  # sqlite3 takes iterators
         cursor.executemany(rollup_insert, rollup_values.itertuples(index=False, name=None))  # type: ignore[arg-type]
+        if day.features is not None:
+            feature_values = day.features.copy()
+            feature_values["minute"] = _sqlite_times(feature_values["minute"].to_numpy())
+            marks = ", ".join("?" * len(FEATURE_COLUMNS))
+            cursor.executemany(
+                f"INSERT INTO feature_rollups ({', '.join(FEATURE_COLUMNS)}) VALUES ({marks})",
+                feature_values.itertuples(index=False, name=None),  # type: ignore[arg-type]
+            )
         raw.commit()
     finally:
         raw.close()
@@ -372,6 +392,15 @@ def _copy_day(engine: Engine, day: Day, rolled: pd.DataFrame) -> None:
                 minutes, rollup_values.iloc[:, 1:].itertuples(index=False, name=None), strict=True
             ):
                 copy.write_row((minute, *rest))
+        if day.features is not None:
+            with cursor.copy(
+                f"COPY feature_rollups ({', '.join(FEATURE_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for row in day.features.itertuples(index=False, name=None):
+                    model, version, minute, *counts = row
+                    copy.write_row(
+                        (model, version, minute.to_pydatetime().replace(tzinfo=UTC), *counts)
+                    )
         raw.commit()
     finally:
         raw.close()

@@ -105,7 +105,13 @@ def kolmogorov_q(lam: float) -> float:
     """P(K > lam) of the Kolmogorov distribution (the KS test's asymptotic p-value)."""
     if lam < 0.2:
         return 1.0
-    total = sum((-1) ** (j - 1) * math.exp(-2.0 * j * j * lam * lam) for j in range(1, 101))
+    total, sign = 0.0, 1.0
+    for j in range(1, 101):  # an alternating series: stop once its terms no longer count
+        term = math.exp(-2.0 * j * j * lam * lam)
+        total += sign * term
+        if term < 1e-12:
+            break
+        sign = -sign
     return float(min(max(2.0 * total, 0.0), 1.0))
 
 

@@ -22,8 +22,8 @@ from sidecar.store.references import Slot, VersionReference
 Lookup = Callable[[str, str], VersionReference | None]
 """(model, version) -> the version's bins, None for a version without a reference."""
 
-_Group = tuple[list[int], list[list[float]], list[Any]]
-"""A version's batch: the minute of each row, the rows, and each row's prediction."""
+_Group = tuple[list[float], list[int], list[list[float]], list[Any]]
+"""A version's batch: each record's event time and number of rows, the rows, their results."""
 
 
 def bin_index(edges: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> npt.NDArray[Any]:
@@ -36,41 +36,60 @@ def bin_index(edges: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -
 
 def feature_increments(records: Iterable[PredictionRecord], lookup: Lookup) -> list[dict[str, Any]]:
     """One ``feature_rollups`` increment per (version, minute, slot), sorted by key."""
+    # This loop runs once per stored record: plain lists, one dict lookup per version change.
     groups: dict[tuple[str, str], _Group] = {}
+    last: tuple[str | None, str | None] = (None, None)
+    group: _Group = ([], [], [], [])
     for record in records:
-        results, inputs = record.results, record.inputs
-        model, version = record.model, record.version
-        if not results or inputs is None or model is None or version is None:
+        results = record.results
+        if not results:
             continue
-        if len(inputs) != len(results):
+        inputs = record.inputs
+        if inputs is None or len(inputs) != len(results):
             continue
-        group = groups.get((model, version))
-        if group is None:
-            group = groups[(model, version)] = ([], [], [])
-        group[0].extend([int(record.event_time // 60)] * len(inputs))
-        group[1].extend(inputs)
-        group[2].extend(results)
+        key = (record.model, record.version)
+        if key != last:
+            model, version = key
+            if model is None or version is None:
+                continue
+            last = key
+            group = groups.setdefault((model, version), ([], [], [], []))
+        group[0].append(record.event_time)
+        group[1].append(len(inputs))
+        group[2].extend(inputs)
+        group[3].extend(results)
     out: list[dict[str, Any]] = []
-    for (model, version), (minutes, rows, results) in sorted(groups.items()):
+    for (model, version), group in sorted(groups.items()):
         reference = lookup(model, version)
         if reference is not None:
-            out.extend(_version_rows(reference, minutes, rows, results))
+            out.extend(_version_rows(reference, *group))
     return out
 
 
 def _version_rows(
-    reference: VersionReference, minutes: list[int], rows: list[list[float]], results: list[Any]
+    reference: VersionReference,
+    times: list[float],
+    sizes: list[int],
+    rows: list[list[float]],
+    results: list[Any],
 ) -> list[dict[str, Any]]:
+    minutes = (np.asarray(times, dtype=np.float64) // 60).astype(np.int64)
+    if len(rows) != len(times):  # requests of several rows: each row in its record's minute
+        minutes = np.repeat(minutes, sizes)
     width = len(reference.features)
-    keep = [i for i, row in enumerate(rows) if len(row) == width]
-    if len(keep) < len(rows):  # rows of another width than the bundle's: not this version's
-        minutes = [minutes[i] for i in keep]
-        rows = [rows[i] for i in keep]
+    try:
+        matrix = np.asarray(rows, dtype=np.float64)
+        ragged = matrix.ndim != 2 or matrix.shape[1] != width
+    except ValueError:  # rows of several widths
+        ragged = True
+    if ragged:  # rows of another width than the bundle's are not this version's
+        keep = [i for i, row in enumerate(rows) if len(row) == width]
+        minutes = minutes[keep]
         results = [results[i] for i in keep]
-    if not rows:
+        matrix = np.asarray([rows[i] for i in keep], dtype=np.float64).reshape(-1, width)
+    if not len(matrix):
         return []
-    unique, at = np.unique(np.asarray(minutes, dtype=np.int64), return_inverse=True)
-    matrix = np.asarray(rows, dtype=np.float64)
+    unique, at = np.unique(minutes, return_inverse=True)
     counts: list[tuple[int, npt.NDArray[np.int64]]] = [
         (slot.feature, _count(at, len(unique), bin_index(slot.edges, matrix[:, slot.feature])))
         for slot in reference.features
