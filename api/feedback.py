@@ -18,6 +18,7 @@ from pydantic import (
     JsonValue,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -62,6 +63,14 @@ class FeedbackItem(BaseModel):
     """The true class label."""
     value: float | None = None
     """The true value."""
+
+    @field_validator("row", mode="before")
+    @classmethod
+    def _integral(cls, row: Any) -> Any:
+        # JSON Schema's integer holds 2.0 too (what the schema says, the handler takes).
+        if isinstance(row, float) and row.is_integer():
+            return int(row)
+        return row
 
     @model_validator(mode="after")
     def _one_truth(self) -> FeedbackItem:
