@@ -159,8 +159,9 @@ def test_the_app_mirrors_answered_requests_only_and_returns_the_primarys_answer(
     for s in shadows:
         assert s.routing == "shadow"
         assert s.version == "2"
-        assert s.endpoint == primaries[s.shadow_of].endpoint
-        assert s.inputs == primaries[s.shadow_of].inputs
+        copied = primaries[str(s.shadow_of)]
+        assert s.endpoint == copied.endpoint
+        assert s.inputs == copied.inputs
     assert two.calls == 2
     assert (
         'predlog_api_shadow_copies_total{model="iris",outcome="answered",version="2"} 2.0'
