@@ -132,6 +132,31 @@ def version_calls(series: pd.DataFrame) -> alt.Chart:
     return chart
 
 
+def version_metric(
+    series: pd.DataFrame, column: str, title: str, y_title: str, *, percent: bool = False
+) -> alt.Chart:
+    """One line per version of ``series[column]`` over time; gaps where a version had no
+    requests (NaN)."""
+    frame = _labelled(series)[["time", SERIES, column]]
+    labels = sorted(set(frame[SERIES]))
+    axis = alt.Axis(format=percent_format(frame[column])) if percent else alt.Axis()
+    chart: alt.Chart = (
+        alt.Chart(frame, title=title, height=HEIGHT)
+        .mark_line(point=alt.OverlayMarkDef(size=12))
+        .encode(
+            x=_time(frame["time"]),
+            y=alt.Y(f"{column}:Q", title=y_title, axis=axis, scale=alt.Scale(zero=True)),
+            color=_legend(labels),
+            tooltip=[
+                WHEN,
+                alt.Tooltip(f"{SERIES}:N", title="version"),
+                alt.Tooltip(f"{column}:Q", title=y_title, format=".2%" if percent else ",.2f"),
+            ],
+        )
+    )
+    return chart
+
+
 SPARK_HEIGHT = 150
 """A traffic curve's height in pixels, axes included (Streamlit fits the whole chart to it)."""
 

@@ -134,13 +134,21 @@ def versions(engine: Engine, window: Window, filters: Filters) -> VersionStats:
         names=["time", "model", "version"],
     )
     series = (
-        raw.set_index(["time", "model", "version"])[["requests"]]
+        raw.set_index(["time", "model", "version"])[numeric]
         .reindex(grid, fill_value=0.0)
         .reset_index()
     )
     per_bucket = series.groupby("time")["requests"].transform("sum")
     series["share"] = rate(series["requests"], per_bucket)
+    # Per version and bucket: NaN where it had no requests (a gap in the line, not a 0).
+    series["error_rate"] = rate(series["errors"], series["requests"])
+    series["outlier_rate"] = rate(series["outlier_requests"], series["requests"])
+    series = percentiles(series)
+    series.loc[series["requests"] == 0, list(QUANTILES)] = float("nan")
     series["requests"] = series["requests"].astype("int64")
+    series = series[
+        ["time", "model", "version", "requests", "share", "error_rate", "outlier_rate", "p95_ms"]
+    ]
 
     summary = raw.groupby(["model", "version"], as_index=False)[numeric].sum()
     summary = percentiles(summary)

@@ -69,6 +69,26 @@ def render(ctx: PageContext) -> None:
     left, right = st.columns(2)
     left.altair_chart(charts.version_share(data.series), key="share", width="stretch")
     right.altair_chart(charts.version_calls(data.series), key="calls", width="stretch")
+    latency, errors, outliers = st.columns(3)
+    latency.altair_chart(
+        charts.version_metric(data.series, "p95_ms", "p95 latency per version", "ms"),
+        key="version_p95",
+        width="stretch",
+    )
+    errors.altair_chart(
+        charts.version_metric(
+            data.series, "error_rate", "Error rate per version", "errors", percent=True
+        ),
+        key="version_errors",
+        width="stretch",
+    )
+    outliers.altair_chart(
+        charts.version_metric(
+            data.series, "outlier_rate", "Outlier rate per version", "outliers", percent=True
+        ),
+        key="version_outliers",
+        width="stretch",
+    )
     shadows = cache.shadow_agreement(ctx.url, ctx.window, ctx.filters)
     if not shadows.empty:
         st.subheader("Shadow agreement")

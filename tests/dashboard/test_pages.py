@@ -109,7 +109,7 @@ def test_versions_page(app: AppTest) -> None:
     assert table.loc[("iris", "1"), "Outliers"] == 3
     assert table.loc[("iris", "1"), "Share"] == pytest.approx(30 / 47)
     assert table.loc[("iris", "2"), "Mean ms"] == pytest.approx((10 * 40.0 + 2 * 0.8) / 12)
-    assert len(charts(app)) == 2
+    assert len(charts(app)) == 5  # share, calls; p95, error and outlier rate per version
 
 
 def test_outliers_page(app: AppTest, filled_store: FilledStore) -> None:
