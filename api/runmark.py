@@ -25,6 +25,7 @@ import json
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 MAGIC = b"PLRUN\x00\x00\x01"
@@ -74,7 +75,9 @@ class RunMark:
             raise
         self._fd = fd  # held open (and locked) until the process ends
         self._count = itertools.count(1)
-        self._publish = _SEQ.pack_into
+        self._publish: Callable[[mmap.mmap, int, int], None] = _SEQ.pack_into
+        self.final = 0
+        """The last seq published, once closed."""
 
     def __iter__(self) -> RunMark:
         return self
@@ -84,8 +87,25 @@ class RunMark:
         self._publish(self._map, SEQ_OFFSET, seq)
         return seq
 
+    def close(self) -> None:
+        """The run is over (graceful stop, after the emitter's flush): release the mark for
+        the sidecar. Seqs handed out after this are no longer published."""
+        if self._fd < 0:
+            return
+        self.final = self.published
+        self._publish = _no_publish
+        self._map.close()
+        os.close(self._fd)  # the lock goes with it
+        self._fd = -1
+
     @property
     def published(self) -> int:
         """The highest seq handed out so far (0: none)."""
+        if self._fd < 0:
+            return self.final
         value: int = _SEQ.unpack_from(self._map, SEQ_OFFSET)[0]
         return value
+
+
+def _no_publish(_map: mmap.mmap, _offset: int, _seq: int) -> None:
+    """What a closed mark does with a seq."""

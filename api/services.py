@@ -35,6 +35,7 @@ class Services:
         self.settings = settings
         self.metrics = ApiMetrics()
         self.builder = RecordBuilder()
+        self.run_mark: RunMark | None = None
         self.store: RegistryStore | None = None
         self.admin: AdminHandler | None = None
         self.registry: ModelRouter
@@ -123,6 +124,7 @@ class Services:
             )
             return
         builder.count_with(mark)
+        self.run_mark = mark
 
     def _emit_tagged(self, label: str, record: dict[str, Any]) -> None:
         """Emit a record of another tag (feedback): the emitter is built after the handlers."""
@@ -132,6 +134,8 @@ class Services:
         """Flush the emitter (what cannot be sent is spooled) and unload the models (shutdown)."""
         self.shadow.stop()
         self.emitter.close()
+        if self.run_mark is not None:
+            self.run_mark.close()  # the run is over: the sidecar may note its end now
         self.metrics.flush()
         self.registry.unload()
         log.info("api stopped: records %s", self.emitter.counts)

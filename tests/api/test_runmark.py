@@ -76,3 +76,14 @@ def test_two_runs_cannot_share_a_mark(tmp_path: Path) -> None:
     RunMark(tmp_path, "api-0", 7, "run-d")
     with pytest.raises(FileExistsError):
         RunMark(tmp_path, "api-0", 7, "run-d")  # the same run_id twice: refused, not shared
+
+
+def test_a_closed_mark_is_an_ended_run(tmp_path: Path) -> None:
+    mark = RunMark(tmp_path, "api-0", 7, "run-e")
+    assert [next(mark) for _ in range(3)] == [1, 2, 3]
+    mark.close()
+    assert next(mark) == 4  # still numbered (a record after the stop), no longer published
+    assert mark.published == 3
+    (end,) = ended_runs(tmp_path)
+    assert (end.run_id, end.last_seq) == ("run-e", 3)
+    mark.close()  # twice is harmless
