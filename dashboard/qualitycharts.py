@@ -14,11 +14,14 @@ CELL = 48
 def confusion_matrix(cells: pd.DataFrame, title: str) -> alt.LayerChart:
     """Counts per (true label, predicted label): a heat map with the count in each cell."""
     labels = sorted(set(cells["truth"]) | set(cells["predicted"]))
-    frame = cells[["truth", "predicted", "count"]].copy()
-    frame["share"] = frame["count"] / frame.groupby("truth")["count"].transform("sum")
-    size = max(CELL * len(labels), 2 * CELL)
-    base = alt.Chart(frame, title=title, width=size, height=size).encode(
-        x=alt.X("predicted:N", title="predicted", sort=labels),
+    grid = pd.MultiIndex.from_product([labels, labels], names=["truth", "predicted"])
+    counts = cells.groupby(["truth", "predicted"])["count"].sum()
+    frame = counts.reindex(grid, fill_value=0).reset_index()  # every cell, zeros too
+    totals = frame.groupby("truth")["count"].transform("sum")
+    frame["share"] = (frame["count"] / totals.where(totals > 0)).fillna(0.0)
+    # A step per label, not a size: the matrix keeps square cells whatever its container.
+    base = alt.Chart(frame, title=title, width=alt.Step(CELL), height=alt.Step(CELL)).encode(
+        x=alt.X("predicted:N", title="predicted", sort=labels, axis=alt.Axis(labelAngle=-30)),
         y=alt.Y("truth:N", title="true label", sort=labels),
     )
     tooltip = [
@@ -28,7 +31,12 @@ def confusion_matrix(cells: pd.DataFrame, title: str) -> alt.LayerChart:
         alt.Tooltip("share:Q", title="share of the true label", format=".1%"),
     ]
     heat = base.mark_rect().encode(
-        color=alt.Color("share:Q", title="share of true", scale=alt.Scale(scheme="blues")),
+        color=alt.Color(
+            "share:Q",
+            title="share of true",
+            scale=alt.Scale(scheme="blues", domain=[0, 1]),
+            legend=alt.Legend(format=".0%"),
+        ),
         tooltip=tooltip,
     )
     text = base.mark_text(baseline="middle").encode(
@@ -45,7 +53,12 @@ def delay_bars(delays: pd.DataFrame, order: list[str]) -> alt.Chart:
         alt.Chart(delays, title="Feedback delay", height=HEIGHT)
         .mark_bar()
         .encode(
-            x=alt.X("delay:N", title="feedback time - prediction time", sort=order),
+            x=alt.X(
+                "delay:N",
+                title="feedback time - prediction time",
+                sort=order,
+                axis=alt.Axis(labelAngle=0),
+            ),
             xOffset=alt.XOffset("series:N"),
             y=alt.Y("count:Q", title="feedback"),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="top")),

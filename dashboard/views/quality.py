@@ -33,6 +33,7 @@ COLUMNS = {
     "mean_delay_s": "Mean delay s",
     "max_delay_s": "Max delay s",
 }
+MEASURES = ("accuracy", "mae", "rmse", "bias")
 CLASS_COLUMNS = {
     "label": "Label",
     "support": "True",
@@ -40,6 +41,14 @@ CLASS_COLUMNS = {
     "precision": "Precision",
     "recall": "Recall",
 }
+
+
+def duration(seconds: float) -> str:
+    """A delay as it reads: 42 s, 12.5 min, 3.2 h, 2.1 d."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def wide(data: QualityStats, column: str, ctx: PageContext) -> tuple[pd.DataFrame, list[str]]:
@@ -82,14 +91,16 @@ def render(ctx: PageContext) -> None:
     row[0].metric("Feedback joined", fmt.count(data.feedback))
     row[1].metric("With feedback", fmt.rate(data.feedback / rows if rows else None))
     delay = (versions["mean_delay_s"] * (versions["feedback"] + versions["unusable"])).sum()
-    row[2].metric("Mean delay", f"{delay / data.feedback:,.0f} s")
+    row[2].metric("Mean delay", duration(delay / data.feedback))
     row[3].metric("Unmatched feedback", fmt.count(data.unmatched))
     _unmatched(data)
 
     percent = st.column_config.NumberColumn(format="percent")
     number = st.column_config.NumberColumn(format="%.4g")
+    # A measure no version has (MAE of classifiers only, say) is left out.
+    shown = versions.drop(columns=[c for c in MEASURES if versions[c].isna().all()])
     st.dataframe(
-        versions.rename(columns=COLUMNS),
+        shown.rename(columns=COLUMNS),
         hide_index=True,
         key="quality_versions",
         column_config={
@@ -104,34 +115,34 @@ def render(ctx: PageContext) -> None:
             "failed request)."
         )
 
-    left, right = st.columns(2)
+    charts_drawn = []
     if (versions["kind"] == "classifier").any():
         frame, labels = wide(data, "accuracy", ctx)
-        left.altair_chart(
-            charts.lines(frame, {k: k for k in labels}, "Accuracy", "accuracy", percent=True),
-            key="accuracy",
-            width="stretch",
-        )
+        accuracy = charts.lines(frame, {k: k for k in labels}, "Accuracy", "accuracy", percent=True)
+        charts_drawn.append(("accuracy", accuracy))
     if (versions["kind"] == "regressor").any():
         frame, labels = wide(data, "rmse", ctx)
-        target = right if (versions["kind"] == "classifier").any() else left
-        target.altair_chart(
-            charts.lines(frame, {k: k for k in labels}, "RMSE", "root mean squared error"),
-            key="rmse",
-            width="stretch",
-        )
+        rmse = charts.lines(frame, {k: k for k in labels}, "RMSE", "root mean squared error")
+        charts_drawn.append(("rmse", rmse))
     frame, labels = wide(data, "share", ctx)
     share = charts.lines(
         frame, {k: k for k in labels}, "Predictions with feedback", "share", percent=True
     )
-    st.altair_chart(share, key="share", width="stretch")
+    charts_drawn.append(("share", share))
+    for start in range(0, len(charts_drawn), 2):
+        columns = st.columns(2)
+        for column, (key, chart) in zip(columns, charts_drawn[start : start + 2], strict=False):
+            column.altair_chart(chart, key=key, width="stretch")
 
     for (model, version), cells in data.confusion.groupby(["model", "version"]):
         label = fmt.model_label(str(model), str(version))
         st.subheader(label)
         first, second = st.columns([1, 1])
         first.altair_chart(
-            qualitycharts.confusion_matrix(cells, "Confusion matrix"), key=f"confusion-{label}"
+            qualitycharts.confusion_matrix(cells, "Confusion matrix"),
+            key=f"confusion-{label}",
+            width="content",
+            height="content",
         )
         classes = data.classes[
             (data.classes["model"] == model) & (data.classes["version"] == version)
@@ -143,7 +154,7 @@ def render(ctx: PageContext) -> None:
             column_config={"Precision": percent, "Recall": percent},
         )
 
-    delays = data.delays[data.delays["count"] > 0].copy()
+    delays = data.delays.copy()  # every bucket, so that the bars read as a histogram
     delays["series"] = [
         fmt.model_label(m, v) for m, v in zip(delays["model"], delays["version"], strict=True)
     ]

@@ -40,7 +40,7 @@ SWEEP_HORIZON = timedelta(hours=1)
 """How far back the sweep looks (older unmatched feedback waits for its prediction)."""
 SWEEP_LIMIT = 1000
 """Most feedback rows one sweep joins."""
-_IN_CHUNK = 500
+_IN_CHUNK = 2000
 """job_ids per IN list."""
 
 

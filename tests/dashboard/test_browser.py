@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.dashboard import records, registry
+from sidecar.store.engine import make_engine
+from sidecar.store.writer import StoreWriter
+from tests.dashboard import quality_records, records, registry
 from tests.dashboard.conftest import fill
 from tests.support import free_port, wait_for
 
@@ -32,6 +34,7 @@ PAGES = [
     ("models", "Models", 2),
     ("versions", "Versions", 2),
     ("outliers", "Outliers", 2),
+    ("quality", "Quality", 4),  # accuracy, share with feedback, a confusion matrix, delays
     ("requests", "Requests", 0),
 ]
 
@@ -51,7 +54,10 @@ def healthy(base: str) -> bool:
 def dashboard_url(tmp_path: Path) -> Iterator[str]:
     """`predlog dashboard` on a free port over an SQLite store holding the known records."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    fill(url, time.time())
+    known = fill(url, time.time())
+    engine = make_engine(url)
+    StoreWriter(engine).write([], feedback=quality_records.feedback_for(known))
+    engine.dispose()
     registry.fill_registry(url)
     models_dir = tmp_path / "models"
     records.write_manifest(models_dir)
@@ -113,6 +119,17 @@ def test_every_page_renders_in_chromium(dashboard_url: str, screenshots: Path) -
                     # Retried until the rerun settles: metrics can redraw after the charts.
                     expect(page.get_by_test_id("stMetricValue")).to_contain_text(
                         ["47", "14.9%"], timeout=30_000
+                    )
+                if title == "Quality":
+                    expect(page.get_by_test_id("stMetricValue")).to_contain_text(
+                        ["10"], timeout=30_000
+                    )
+                    expect(page.get_by_test_id("stHeading")).to_contain_text(
+                        ["Quality", "iris/1"], timeout=30_000
+                    )
+                    page.set_viewport_size({"width": 1400, "height": 2600})
+                    page.wait_for_function(
+                        "!document.querySelector('[data-stale=\"true\"]')", timeout=60_000
                     )
                 if title == "Models":
                     expect(page.get_by_test_id("stHeading")).to_contain_text(
