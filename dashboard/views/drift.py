@@ -32,6 +32,15 @@ COLUMNS = {
 }
 
 
+TABLE_FORMATS = {
+    COLUMNS["psi"]: st.column_config.NumberColumn(format="%.3f"),
+    COLUMNS["ks_p"]: st.column_config.NumberColumn(format="%.2e"),
+    COLUMNS["wasserstein"]: st.column_config.NumberColumn(format="%.3f"),
+    COLUMNS["overall_psi"]: st.column_config.NumberColumn(format="%.3f"),
+    COLUMNS["time"]: st.column_config.DatetimeColumn(format="HH:mm"),
+}
+
+
 def rule_caption(rule: Rule) -> str:
     """What flags drift, in words."""
     test = {
@@ -72,7 +81,10 @@ def render_version(version: VersionDrift, rule: Rule) -> None:
     row[3].metric(
         "Outlier rate", fmt.rate(outliers["outlier_rows"].sum() / total if total else None)
     )
-    st.dataframe(feature_table(version), hide_index=True, key=f"drift_table_{label}")
+    st.dataframe(
+        feature_table(version), hide_index=True, key=f"drift_table_{label}",
+        column_config=TABLE_FORMATS,
+    )  # fmt: skip
 
     names = version.features["name"].tolist()
     first = names.index(flagged[0]) if flagged else 0  # the first drifting feature, shown

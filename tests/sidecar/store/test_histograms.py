@@ -9,11 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from alembic import command
 from msgspec.structs import replace
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, inspect, select
 
 from sidecar.store.bins import BIN_COLUMNS, MAX_INTERIOR_BINS, PREDICTION_SLOT
+from sidecar.store.engine import make_engine
 from sidecar.store.histograms import bin_index
+from sidecar.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from sidecar.store.references import ReferenceSource, from_manifest, merge_bins
 from sidecar.store.rollup import minute_of
 from sidecar.store.schema import feature_references, feature_rollups, model_versions
@@ -148,3 +151,24 @@ def test_rows_of_another_width_are_not_counted(engine: Engine, models_dir: Path)
     writer.write([good, wide])
     stored = rows_of(engine, feature_rollups)
     assert {r["rows"] for r in stored} == {1}
+
+
+def test_migration_0010_down_and_up_again(store_url: str, models_dir: Path) -> None:
+    engine = make_engine(store_url)
+    try:
+        upgrade(engine)
+        StoreWriter(engine, references=ReferenceSource(models_dir)).write(
+            [make_record(n, version="1") for n in range(1, 5)]
+        )
+        config = alembic_config(engine)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0009")
+        names = set(inspect(engine).get_table_names())
+        assert not {"feature_rollups", "feature_references"} & names
+        assert "predictions" in names
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        assert rows_of(engine, feature_rollups) == []
+    finally:
+        engine.dispose()
