@@ -9,6 +9,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
+from uvicorn.supervisors import Multiprocess
 
 from api.settings import ApiSettings
 
@@ -32,16 +33,51 @@ def serve(settings: ApiSettings) -> None:
     with tempfile.TemporaryDirectory(prefix="predlog-api-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ.update(settings.to_env())
-        uvicorn.run(
-            FACTORY,
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            loop="uvloop",
-            http="httptools",
-            access_log=False,
-            log_level=settings.log_level,
-            log_config=log_config(settings.log_level),
-            timeout_graceful_shutdown=10,
-        )
+        if settings.admin_port is None:
+            uvicorn.run(FACTORY, **uvicorn_options(settings))
+        else:
+            serve_two_ports(settings, settings.admin_port)
+
+
+def uvicorn_options(settings: ApiSettings) -> dict[str, Any]:
+    """What uvicorn serves the api with."""
+    return {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": settings.log_level,
+        "log_config": log_config(settings.log_level),
+        "timeout_graceful_shutdown": 10,
+    }
+
+
+def serve_two_ports(settings: ApiSettings, admin_port: int) -> None:
+    """Serve on ``port`` and ``admin_port`` (``api.registry.port`` keeps /admin to the latter).
+
+    ``uvicorn.run`` binds one socket; this is what it does with it, given two: its
+    ``Server.run`` and its worker supervisor (``uvicorn.supervisors.Multiprocess``, past
+    uvicorn's documented interface: ``uvicorn.run`` has no way to take two sockets) both
+    take a list. Every worker serves both; tests/api/registry/test_admin_port.py runs it
+    with two workers.
+    """
+    config = uvicorn.Config(FACTORY, **uvicorn_options(settings))
+    # the same options (a Config sets up logging), only to bind the admin port's socket
+    admin = uvicorn.Config(FACTORY, **{**uvicorn_options(settings), "port": admin_port})
+    sockets = [config.bind_socket(), admin.bind_socket()]
+    server = uvicorn.Server(config)
+    try:
+        if config.workers > 1:
+            Multiprocess(config, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sock in sockets:
+            sock.close()
+    if config.workers == 1 and not server.started:
+        raise SystemExit(3)  # uvicorn's STARTUP_FAILURE

@@ -37,6 +37,8 @@ class ApiSettings(PredlogSettings):
     """Address uvicorn binds."""
     port: int = Field(default=8000, ge=0, le=65535)
     """HTTP port of the api."""
+    admin_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve the admin API (/admin) on this port only, beside --port (unset: on --port)."""
     workers: int = Field(default=1, ge=1)
     """uvicorn worker processes of the api (each loads every model)."""
     models_dir: Path = Field(

@@ -37,10 +37,16 @@ ActorHeader = Annotated[
 ARCHIVE_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "The bundle directory as a tar.gz (or tar) or zip archive.",
+        "description": "The bundle directory as a tar.gz (or tar) or zip archive; its kind is "
+        "read from its bytes, whatever the Content-Type.",
         "content": {
             media: {"schema": {"type": "string", "format": "binary"}}
-            for media in ("application/gzip", "application/x-tar", "application/zip")
+            for media in (
+                "application/gzip",
+                "application/x-tar",
+                "application/zip",
+                "application/octet-stream",
+            )
         },
     }
 }

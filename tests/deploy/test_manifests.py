@@ -32,7 +32,9 @@ def test_the_sidecar_is_native_and_shares_the_spool_with_the_api(overlay: Render
     assert sidecar["command"][:2] == ["predlog", "sidecar"]
     assert {"--host=127.0.0.1", "--port=24224", "--http-port=24225"} <= set(sidecar["command"])
     api = container(spec, "api")
-    assert api["command"] == ["predlog", "api", "--host=0.0.0.0", "--port=8000", "--workers=2"]
+    assert api["command"] == [
+        "predlog", "api", "--host=0.0.0.0", "--port=8000", "--admin-port=8001", "--workers=2"
+    ]  # fmt: skip
     spool = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
     mounts = {
         name: {m["name"]: m["mountPath"] for m in container(spec, name)["volumeMounts"]}
@@ -67,7 +69,7 @@ def test_probes_on_every_long_running_container(overlay: Rendered) -> None:
         assert "http://127.0.0.1:24225/healthz" in sidecar_probe[-1]
         dashboard = container(pod_spec(overlay.get("Deployment", "dashboard")), "dashboard")
         assert dashboard[probe]["httpGet"] == {"path": "/_stcore/health", "port": "http"}
-    assert {p["name"]: p["containerPort"] for p in api["ports"]} == {"http": 8000}
+    assert {p["name"]: p["containerPort"] for p in api["ports"]} == {"http": 8000, "admin": 8001}
 
 
 def test_pod_and_container_security(overlay: Rendered) -> None:
@@ -148,10 +150,14 @@ def test_images_are_named_in_one_place(overlay: Rendered) -> None:
 
 
 def test_services_select_their_pods(overlay: Rendered) -> None:
-    for name, port in (("api", 8000), ("dashboard", 8501)):
+    for name, port, workload, target in (
+        ("api", 8000, "api", "http"),
+        ("api-admin", 8001, "api", "admin"),
+        ("dashboard", 8501, "dashboard", "http"),
+    ):
         service = overlay.get("Service", name)
-        assert service["spec"]["ports"][0]["port"] == port
-        labels = pod_labels(overlay.get("Deployment", name))
+        assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(port, target)]
+        labels = pod_labels(overlay.get("Deployment", workload))
         assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items())
 
 
@@ -187,10 +193,18 @@ def _open_ports(overlay: Rendered, target: str, source: str | None) -> set[int]:
 def test_network_policies(overlay: Rendered) -> None:
     deny = overlay.get("NetworkPolicy", "default-deny-ingress")["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
-    # Anyone reaches the api's HTTP port and the dashboard; nothing else from outside.
+    # Anyone reaches the api's HTTP port; nothing else from outside the namespace: not the
+    # admin port (8001, /admin), not the dashboard (both by kubectl port-forward).
     assert _open_ports(overlay, "api", None) == {8000}
-    assert _open_ports(overlay, "dashboard", None) == {8501}
+    assert _open_ports(overlay, "dashboard", None) == set()
     assert _open_ports(overlay, "client", None) == set()
+    # The pods of the namespace reach the admin port and the dashboard.
+    assert {8000, 8001} <= _open_ports(overlay, "api", "client")
+    assert _open_ports(overlay, "dashboard", "client") == {8501}
+    for policy in overlay.kinds("NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            for peer in rule.get("from", []):
+                assert set(peer) == {"podSelector"}, "no peer outside the namespace"
     # The sidecar's forward port: api pods only.
     assert 24224 in _open_ports(overlay, "api", "api")
     assert 24224 not in _open_ports(overlay, "api", "client")

@@ -4,20 +4,16 @@ free port, in a thread)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
-from api.app import create_app
-from api.settings import ApiSettings
 from predlog.cli import main as predlog
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
-from tests.support import free_port, wait_for
+from tests.api.registry.world import served, settings_for
 
 
 @pytest.fixture
@@ -31,25 +27,8 @@ def store(store_url: str) -> str:
 @pytest.fixture
 def api_url(store: str, models_dir: Path, tmp_path: Path) -> Iterator[str]:
     """A real api server on ``store`` (nothing listens for its records: they spool)."""
-    settings = ApiSettings(
-        forward=f"127.0.0.1:{free_port()}",
-        spool_dir=tmp_path / "spool",
-        store_url=store,
-        models_dir=models_dir,
-        bundle_cache=tmp_path / "bundles",
-    )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with served(settings_for(store, models_dir, tmp_path)) as url:
+        yield url
 
 
 def run(*args: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import uvicorn
 from sqlalchemy import make_url
 
 from api.app import create_app
@@ -29,7 +31,7 @@ from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from tests.api.fixtures import AppClient
 from tests.api.registry.test_admin import bundle_copy
-from tests.support import PG_ADMIN_URL, free_port, temporary_database
+from tests.support import PG_ADMIN_URL, free_port, temporary_database, wait_for
 
 REMOTE = ("10.1.2.3", 4000)
 MEMBERS = {  # caller -> (user, group, role)
@@ -174,6 +176,22 @@ def copy_store(url: str, tmp: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def served(settings: ApiSettings) -> Iterator[str]:
+    """The api on ``settings``, served by uvicorn on a free loopback port in a thread: its URL."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def auth(key: str | None) -> dict[str, str]:
