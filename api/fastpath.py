@@ -72,6 +72,7 @@ class PredlogApi(FastAPI):
         self.documented = list(documented)
         """Route objects that describe the fast routes to the OpenAPI schema (never mounted)."""
         self._finish = services.finish
+        self._reserve = services.reserve
         self._max_body = services.settings.max_body_bytes
         self._sticky = (services.settings.sticky_header or "").lower().encode("latin-1")
         self._documented_into: dict[str, Any] | None = None
@@ -107,6 +108,7 @@ class PredlogApi(FastAPI):
                 reply = Reply(200, orjson.dumps(answer(request_log, body, model, version)))
             except Exception as exc:
                 reply = failure(scope, request_log, exc)
+            self._reserve(request_log)
             await send_reply(send, reply, request_log.job_id)
         finally:
             self._finish(request_log, reply.status, endpoint, time.perf_counter())

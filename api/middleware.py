@@ -43,6 +43,7 @@ class RequestLogMiddleware:
                 started = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), job_header]
+                self.services.reserve(request_log)
             await send(message)
 
         try:
@@ -52,6 +53,7 @@ class RequestLogMiddleware:
             if started:
                 raise  # mid-response: only closing the connection is left
             status = reply.status
+            self.services.reserve(request_log)
             await send_reply(send, reply, request_log.job_id)
         finally:
             route = scope.get("route")

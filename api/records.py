@@ -40,6 +40,7 @@ class RequestLog:
         "request_id",
         "results",
         "routing",
+        "seq",
         "shadow_of",
         "started",
         "sticky",
@@ -70,6 +71,8 @@ class RequestLog:
         self.results: list[dict[str, Any]] | None = None
         self.inference_ms: float | None = None
         self.error: str | None = None
+        self.seq: int | None = None
+        """The record's seq, once reserved as the answer goes out (``RecordBuilder.reserve``)."""
 
 
 class RecordBuilder:
@@ -89,6 +92,12 @@ class RecordBuilder:
         """Take seqs from ``seqs`` from now on (before the first record): an
         ``api.runmark.RunMark``, which publishes each one for the gap accounting."""
         self._seq = seqs
+
+    def reserve(self, log: RequestLog) -> None:
+        """Give ``log`` its record's seq now, before its answer is written: a process killed
+        between the answer and the record then leaves a counted gap, not an answered request
+        with no seq at all."""
+        log.seq = next(self._seq)
 
     def build(self, log: RequestLog, status: int, latency_ms: float) -> dict[str, Any]:
         """The record of ``log``, answered with ``status`` after ``latency_ms``."""
@@ -117,6 +126,6 @@ class RecordBuilder:
             "host": self.host,
             "pid": self.pid,
             "run_id": self.run_id,
-            "seq": next(self._seq),
+            "seq": next(self._seq) if log.seq is None else log.seq,
             "error": error,
         }

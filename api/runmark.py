@@ -25,6 +25,7 @@ import json
 import mmap
 import os
 import struct
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,9 +45,9 @@ def runs_directory(spool_dir: Path) -> Path:
 class RunMark:
     """An iterator of seqs from 1 that publishes each one it hands out (``next(mark)``).
 
-    Made by one process run; ``RecordBuilder`` takes it as its seq counter. Seqs are handed
-    out on the event loop's thread only (as the request path does), so the published value
-    is always the highest.
+    Made by one process run; ``RecordBuilder`` takes it as its seq counter. Handing out and
+    publishing happen under a lock, so the published value is always the highest, whichever
+    threads number records.
     """
 
     def __init__(self, spool_dir: Path, host: str, pid: int, run_id: str) -> None:
@@ -75,6 +76,7 @@ class RunMark:
             raise
         self._fd = fd  # held open (and locked) until the process ends
         self._count = itertools.count(1)
+        self._lock = threading.Lock()
         self._publish: Callable[[mmap.mmap, int, int], None] = _SEQ.pack_into
         self.final = 0
         """The last seq published, once closed."""
@@ -83,8 +85,9 @@ class RunMark:
         return self
 
     def __next__(self) -> int:
-        seq = next(self._count)
-        self._publish(self._map, SEQ_OFFSET, seq)
+        with self._lock:  # another thread (shadow records) may number too: publish the max
+            seq = next(self._count)
+            self._publish(self._map, SEQ_OFFSET, seq)
         return seq
 
     def close(self) -> None:

@@ -140,6 +140,11 @@ class Services:
         self.registry.unload()
         log.info("api stopped: records %s", self.emitter.counts)
 
+    def reserve(self, request: RequestLog) -> None:
+        """Reserve the seq of the request's record just before its answer is written."""
+        if request.endpoint not in UNLOGGED_PATHS:
+            self.builder.reserve(request)
+
     def finish(self, request: RequestLog, status: int, endpoint: str, now: float) -> None:
         """Count an answered request and emit its record (called once per request)."""
         latency_ms = (now - request.started) * 1000.0

@@ -87,3 +87,16 @@ def test_a_closed_mark_is_an_ended_run(tmp_path: Path) -> None:
     (end,) = ended_runs(tmp_path)
     assert (end.run_id, end.last_seq) == ("run-e", 3)
     mark.close()  # twice is harmless
+
+
+def test_a_seq_reserved_before_the_answer_is_published_before_its_record(tmp_path: Path) -> None:
+    """The request path reserves the seq as the answer goes out: a kill between the answer
+    and the record leaves the seq published, so the lost record is counted."""
+    builder = RecordBuilder(host="api-0", pid=7, run_id="run-f")
+    mark = RunMark(tmp_path, builder.host, builder.pid, builder.run_id)
+    builder.count_with(mark)
+    log = RequestLog("j1", "POST", "/predict")
+    builder.reserve(log)
+    assert mark.published == 1  # before any record is built
+    other = builder.build(RequestLog("j2", "POST", "/predict"), 200, 1.0)
+    assert (builder.build(log, 200, 1.0)["seq"], other["seq"]) == (1, 2)
