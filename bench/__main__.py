@@ -18,6 +18,7 @@ from typing import Any
 PARTS = (
     "runtime",
     "api",
+    "oip",
     "registry",
     "shadow",
     "store",

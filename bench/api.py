@@ -102,9 +102,9 @@ WARM_UP = 200
 """Requests sent to each server before it is measured."""
 
 
-def warm_up(port: int, path: str, n: int = WARM_UP) -> None:
+def warm_up(port: int, path: str, n: int = WARM_UP, request: bytes | None = None) -> None:
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        request = post_request(port, path)
+        request = request or post_request(port, path)
         reader = sock.makefile("rb")
         for _ in range(n):
             sock.sendall(request)
@@ -142,10 +142,12 @@ def _wrk_seconds(text: str) -> float:
 
 
 def run_wrk(
-    port: int, path: str, duration: float, connections: int, threads: int
+    port: int, path: str, duration: float, connections: int, threads: int, script: str = ""
 ) -> dict[str, float]:
+    """wrk's figures for ``duration`` seconds of POSTs (``script``: a Lua request script of
+    one's own; default: ``BODY`` as JSON)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(WRK_SCRIPT % BODY.decode())
+        fh.write(script or WRK_SCRIPT % BODY.decode())
         script = fh.name
     try:
         out = subprocess.run(

@@ -104,16 +104,17 @@ class OipHandler:
     ) -> Reply:
         """``POST /v2/models/{name}[/versions/{v}]/infer``: route as ``/predict`` does (the
         path's version pins), check the tensors against the chosen version, predict."""
-        _check_name("model name", model)
-        if version is not None:
-            _check_name("model version", version)
+        if len(model) > MAX_NAME or (version is not None and len(version) > MAX_NAME):
+            raise InvalidInputError(
+                f"the model name or version is longer than {MAX_NAME} characters"
+            )
         payload, tail = read_header(body, header_length)
         if log.request_id is None:  # X-Request-Id first, as on every route
             log.request_id = request_id(payload)
         chosen = self.predictions.route(log, model, version)
         request = read_request(payload, tail, chosen.manifest, self.max_rows)
-        _, out, _ = self.predictions.infer_rows(log, chosen, request.rows)
-        answer, length = write_response(request, chosen.manifest, out, log.job_id)
+        self.predictions.infer_rows(log, chosen, request.rows)
+        answer, length = write_response(request, chosen.manifest, log.results or [], log.job_id)
         if length is None:
             return Reply(200, answer)
         return Reply(200, answer, [(HEADER_LENGTH, str(length).encode())], BINARY)
@@ -132,11 +133,6 @@ class OipHandler:
 
 def _which(version: str | None) -> str:
     return f"version {version}" if version else "(no version)"
-
-
-def _check_name(what: str, value: str) -> None:
-    if len(value) > MAX_NAME:
-        raise InvalidInputError(f"the {what} is longer than {MAX_NAME} characters")
 
 
 def error_body(status: int, kind: str, message: str) -> bytes:

@@ -11,8 +11,7 @@ import pytest
 
 from api.errors import InvalidInputError, MalformedRequestError
 from api.oip.codec import InferRequest, output_names, read_header, read_request, write_response
-from api.runtime.model import Output
-from tests.api.fixtures import fake_manifest, fixed_output
+from tests.api.fixtures import fake_manifest
 
 MANIFEST = fake_manifest()
 ROWS = [[6.7, 3.0, 5.2, 2.3], [5.1, 3.5, 1.4, 0.2]]
@@ -94,9 +93,16 @@ def test_binary_framing_is_checked() -> None:
         parse(header + nan, len(header))
 
 
+def results(n: int) -> list[dict[str, Any]]:
+    """What ``infer_rows`` leaves in the log for ``fixed_output(n)``."""
+    row = {"prediction": [0.1, 0.2, 0.7], "label": "virginica", "outlier_score": 0.0,
+           "is_outlier": False}  # fmt: skip
+    return [dict(row) for _ in range(n)]
+
+
 def test_json_outputs() -> None:
     request = parse(body(tensor(data=ROWS)), None)
-    payload, header = write_response(request, MANIFEST, fixed_output(2), "job-1")
+    payload, header = write_response(request, MANIFEST, results(2), "job-1")
     assert header is None
     answer = orjson.loads(payload)
     assert answer["id"] == "job-1"
@@ -122,10 +128,13 @@ def test_binary_outputs_follow_the_header() -> None:
             ],
         )
     )
-    out = Output(
-        fixed_output(2).proba, np.array([2, 0]), np.array([0.25, 0.75]), np.array([False, True])
-    )
-    payload, header = write_response(request, MANIFEST, out, "job-2")
+    rows = [
+        {"prediction": [0.1, 0.2, 0.7], "label": "virginica", "outlier_score": 0.25,
+         "is_outlier": False},
+        {"prediction": [0.1, 0.2, 0.7], "label": "setosa", "outlier_score": 0.75,
+         "is_outlier": True},
+    ]  # fmt: skip
+    payload, header = write_response(request, MANIFEST, rows, "job-2")
     assert header is not None
     answer = orjson.loads(payload[:header])
     assert [o["name"] for o in answer["outputs"]] == ["label", "outlier_score", "is_outlier"]
