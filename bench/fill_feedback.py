@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from sidecar.store.mapping import to_datetime
 from sidecar.store.quality import Answer, increments, join
-from sidecar.store.schema import feedback, quality_rollups
+from sidecar.store.schema import feedback, quality_rollups, quality_rollups_hourly
 
 SHARE = 0.1
 """Answered requests that get feedback."""
@@ -78,4 +78,5 @@ def write_feedback(
     with engine.begin() as conn:
         conn.execute(feedback.insert(), feedback_rows)
         conn.execute(quality_rollups.insert(), increments(joined))
+        conn.execute(quality_rollups_hourly.insert(), increments(joined, hourly=True))
     return len(feedback_rows)

@@ -1,27 +1,30 @@
 """The Quality page's data: feedback compared with the answers, per model version over time.
 
-Everything but the unmatched count comes from two per-minute rollup tables: the joined
-feedback's confusion cells and error sums (``quality_rollups``, by the prediction's minute)
-and the rows answered (``rollups``), so the cost grows with the window's minutes and the
-cells, not with the predictions. Unmatched feedback is read from its small partial index.
+Everything but the unmatched count comes from rollup tables: the joined feedback's
+confusion cells and error sums (``quality_rollups`` by the prediction's minute, and
+``quality_rollups_hourly`` by its hour for buckets of hours) and the rows answered
+(``rollups``), so the cost grows with the window's minutes (hours) and the cells, not with
+the predictions. Unmatched feedback is read from its small partial index.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 
 from dashboard.queries.rollup import bucket_column, rate, read_frame, rollup_filter
 from dashboard.window import Filters, Window, floor_minute
 from sidecar.store.schema import DELAY_COLUMNS, feedback, rollups
 from sidecar.store.schema import quality_rollups as qr
+from sidecar.store.schema import quality_rollups_hourly as qr_hourly
 
 _SUMS = ("matched", "unusable", "error_sum", "abs_error_sum", "squared_error_sum", "delay_sum_s")
 _KEYS = ("model", "version")
+_CELL = ["model", "version", "truth", "predicted"]
 DELAY_LABELS = (
     *(f"≤ {label}" for label in ("1 min", "10 min", "1 h", "6 h", "1 day", "7 days")),
     "> 7 days",
@@ -72,25 +75,51 @@ class QualityStats:
         return int(self.versions["feedback"].sum() + self.versions["unusable"].sum())
 
 
-def _quality_frame(engine: Engine, window: Window, filters: Filters) -> pd.DataFrame:
-    bucket = bucket_column(engine, window.bucket_seconds, qr.c.minute)
-    keys = (qr.c.model, qr.c.version, qr.c.truth, qr.c.predicted)
-    columns = [func.sum(qr.c[name]).label(name) for name in (*_SUMS, *DELAY_COLUMNS)]
+def _cells(
+    engine: Engine, table: Table, start: datetime, end: datetime, step: int, filters: Filters
+) -> pd.DataFrame:
+    """The confusion cells and sums of ``table`` (per minute or per hour) in [start, end),
+    per ``step``-wide bucket."""
+    when = table.c.hour if "hour" in table.c else table.c.minute
+    bucket = bucket_column(engine, step, when)
+    keys = (table.c.model, table.c.version, table.c.truth, table.c.predicted)
+    columns = [func.sum(table.c[name]).label(name) for name in (*_SUMS, *DELAY_COLUMNS)]
     query = (
-        select(bucket, *keys, *columns, func.max(qr.c.delay_max_s).label("delay_max_s"))
-        .where(qr.c.minute >= floor_minute(window.start), qr.c.minute < window.end)
+        select(bucket, *keys, *columns, func.max(table.c.delay_max_s).label("delay_max_s"))
+        .where(when >= start, when < end)
         .group_by(bucket, *keys)
     )
     if filters.model is not None:
-        query = query.where(qr.c.model == filters.model)
+        query = query.where(table.c.model == filters.model)
     if filters.version is not None:
-        query = query.where(qr.c.version == filters.version)
-    raw = read_frame(engine, query)
+        query = query.where(table.c.version == filters.version)
+    return read_frame(engine, query)
+
+
+def _quality_frame(engine: Engine, window: Window, filters: Filters) -> pd.DataFrame:
+    """The window's cells per bucket. Buckets of whole hours read the hourly table between
+    the window's first and last whole hour, and the minutes only at its two ends."""
+    step, start, end = window.bucket_seconds, floor_minute(window.start), window.end
+    first = start if start.minute == 0 else start.replace(minute=0) + timedelta(hours=1)
+    last = end.replace(minute=0, second=0, microsecond=0)
+    if step % 3600 or last <= first:
+        raw = _cells(engine, qr, start, end, step, filters)
+    else:
+        parts = [
+            _cells(engine, qr, start, first, step, filters),
+            _cells(engine, qr_hourly, first, last, step, filters),
+            _cells(engine, qr, last, end, step, filters),
+        ]
+        raw = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
     counts = ["matched", "unusable", *DELAY_COLUMNS]
     raw[counts] = raw[counts].astype("float64").astype("int64")  # PostgreSQL: numeric
     sums = [*_SUMS[2:], "delay_max_s"]
     raw[sums] = raw[sums].astype("float64")
-    raw["time"] = pd.to_datetime(raw["bucket"].astype("int64"), unit="s", utc=True)
+    raw["bucket"] = raw["bucket"].astype("int64")
+    if step % 3600 == 0:  # one row per bucket and cell, whichever table it came from
+        aggregations = {name: "sum" for name in [*counts, *_SUMS[2:]]} | {"delay_max_s": "max"}
+        raw = raw.groupby(["bucket", *_CELL], as_index=False).agg(aggregations)
+    raw["time"] = pd.to_datetime(raw["bucket"], unit="s", utc=True)
     return raw
 
 

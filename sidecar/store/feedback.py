@@ -33,6 +33,7 @@ from sidecar.store.mapping import to_datetime
 from sidecar.store.quality import QUALITY_KEY, QUALITY_SUMS, Answer, Joined, increments, join
 from sidecar.store.schema import feedback, predictions
 from sidecar.store.schema import quality_rollups as quality
+from sidecar.store.schema import quality_rollups_hourly as quality_hourly
 
 SWEEP_SECONDS = 10.0
 """How often (at most) a PostgreSQL writer sweeps recent unmatched feedback."""
@@ -93,6 +94,13 @@ class FeedbackStore:
         self._upsert: Insert = stmt.on_conflict_do_update(
             index_elements=list(QUALITY_KEY), set_=updates
         )
+        hourly = module.insert(quality_hourly)
+        excluded = hourly.excluded
+        updates = {name: quality_hourly.c[name] + excluded[name] for name in QUALITY_SUMS}
+        updates["delay_max_s"] = greatest(quality_hourly.c.delay_max_s, excluded.delay_max_s)
+        self._upsert_hourly: Insert = hourly.on_conflict_do_update(
+            index_elements=["hour", *QUALITY_KEY[1:]], set_=updates
+        )
         self._mark = (
             update(feedback)
             .where(
@@ -143,6 +151,7 @@ class FeedbackStore:
         if joined:
             conn.execute(self._mark, [_marks(item) for item in joined])
             conn.execute(self._upsert, increments(joined))
+            conn.execute(self._upsert_hourly, increments(joined, hourly=True))
         return inserted
 
     def _join_new(self, conn: Connection, new: list[FeedbackRecord]) -> list[Joined]:

@@ -101,14 +101,17 @@ def join(job_id: str, row: int, label: str | None, value: float | None, feedback
     )
 
 
-def increments(joined: Iterable[Joined]) -> list[dict[str, Any]]:
-    """One quality_rollups increment per key, sorted by key (a fixed lock order)."""
+def increments(joined: Iterable[Joined], *, hourly: bool = False) -> list[dict[str, Any]]:
+    """One quality_rollups increment per key, sorted by key (a fixed lock order); with
+    ``hourly``, per hour for quality_rollups_hourly."""
+    step = 3600 if hourly else 60
+    time_column = "hour" if hourly else "minute"
     acc: dict[tuple[Any, ...], dict[str, Any]] = {}
     top = len(DELAY_COLUMNS) - 1
     for item in joined:
         ok = item.outcome == OK
         predicted = (item.predicted_label or "") if ok else ""
-        minute = int(item.prediction_time // 60)
+        minute = int(item.prediction_time // step)
         key = (minute, item.model, item.version, item.truth, predicted)
         row = acc.get(key)
         if row is None:
@@ -127,7 +130,8 @@ def increments(joined: Iterable[Joined]) -> list[dict[str, Any]]:
     for key in sorted(acc):
         minute, model, version, truth, predicted = key
         row = acc[key]
-        row.update(minute=to_datetime(minute * 60.0), model=model, version=version)
+        row[time_column] = to_datetime(minute * float(step))
+        row.update(model=model, version=version)
         row.update(truth=truth, predicted=predicted)
         out.append(row)
     return out

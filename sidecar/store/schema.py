@@ -284,6 +284,28 @@ class QualityRollup(Base):
     __table_args__ = tuple(Column(name, BigInteger, nullable=False) for name in DELAY_COLUMNS)
 
 
+class QualityRollupHourly(Base):
+    """``quality_rollups`` summed per hour of the prediction (``hour``: its start), kept in
+    the same transaction: what windows of days read."""
+
+    __tablename__ = "quality_rollups_hourly"
+
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    truth: Mapped[str] = mapped_column(String(128), primary_key=True)
+    predicted: Mapped[str] = mapped_column(String(128), primary_key=True)
+    matched: Mapped[int] = mapped_column(BigInteger)
+    unusable: Mapped[int] = mapped_column(BigInteger)
+    error_sum: Mapped[float] = mapped_column(Float)
+    abs_error_sum: Mapped[float] = mapped_column(Float)
+    squared_error_sum: Mapped[float] = mapped_column(Float)
+    delay_sum_s: Mapped[float] = mapped_column(Float)
+    delay_max_s: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = tuple(Column(name, BigInteger, nullable=False) for name in DELAY_COLUMNS)
+
+
 class DeadLetter(Base):
     """A received record that failed validation, kept with its raw bytes and the reason."""
 
@@ -478,6 +500,7 @@ rollups = cast(Table, Rollup.__table__)
 dead_letters = cast(Table, DeadLetter.__table__)
 feedback = cast(Table, Feedback.__table__)
 quality_rollups = cast(Table, QualityRollup.__table__)
+quality_rollups_hourly = cast(Table, QualityRollupHourly.__table__)
 feature_rollups = cast(Table, FeatureRollup.__table__)
 feature_references = cast(Table, FeatureReference.__table__)
 streams = cast(Table, Stream.__table__)

@@ -14,9 +14,9 @@ from sidecar.store.engine import make_engine
 from sidecar.store.mapping import record_from_row
 from sidecar.store.migrate import upgrade
 from sidecar.store.quality import QUALITY_KEY
-from sidecar.store.schema import feedback, predictions, quality_rollups
+from sidecar.store.schema import feedback, predictions, quality_rollups, quality_rollups_hourly
 from sidecar.store.writer import StoreWriter
-from tests.dashboard.test_fill_store import table
+from tests.dashboard.test_fill_store import table as table_frame
 
 END = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -43,15 +43,16 @@ def test_the_fills_feedback_rolls_up_as_the_writer_would(store_url: str, tmp_pat
         assert len(truths) > len(matched)  # a few match nothing
         upgrade(again)
         StoreWriter(again).write(records, feedback=sent)
-        keys = list(QUALITY_KEY)
-        want = table(again, select(quality_rollups), keys)
-        got = table(generated, select(quality_rollups), keys)
-        pd.testing.assert_frame_equal(got[keys], want[keys])
-        numbers = [c for c in want.columns if c not in keys]
-        # Times are stored to the microsecond: the delays agree to a few of them.
-        pd.testing.assert_frame_equal(
-            got[numbers], want[numbers], check_dtype=False, rtol=1e-9, atol=1e-5
-        )
+        for table, when in ((quality_rollups, "minute"), (quality_rollups_hourly, "hour")):
+            keys = [when, *QUALITY_KEY[1:]]
+            want = table_frame(again, select(table), keys)
+            got = table_frame(generated, select(table), keys)
+            pd.testing.assert_frame_equal(got[keys], want[keys])
+            numbers = [c for c in want.columns if c not in keys]
+            # Times are stored to the microsecond: the delays agree to a few of them.
+            pd.testing.assert_frame_equal(
+                got[numbers], want[numbers], check_dtype=False, rtol=1e-9, atol=1e-5
+            )
     finally:
         generated.dispose()
         again.dispose()

@@ -121,3 +121,56 @@ def test_quality_page_without_feedback(
     at.switch_page("views/quality.py").run()
     assert not at.exception, at.exception
     assert "POST /feedback" in at.info[0].value
+
+
+def test_windows_of_days_read_the_hourly_rollups_as_the_minutes_say(
+    store_url: str, now: float
+) -> None:
+    from sidecar.record import FeedbackRecord
+    from sidecar.store.migrate import upgrade
+    from sidecar.store.writer import StoreWriter
+    from tests.records import make_record
+
+    writer_engine = make_engine(store_url)
+    upgrade(writer_engine)
+    predictions = [
+        make_record(500 + k, n_rows=1, event_time=now - k * 5 * 3600 - 17 * 60) for k in range(31)
+    ]
+    truths = [
+        FeedbackRecord(
+            job_id=p.job_id,
+            label=(p.results[0].label or "") if p.results and k % 2 == 0 else "nothing",
+            event_time=p.event_time + 30,
+        )
+        for k, p in enumerate(predictions)
+    ]
+    StoreWriter(writer_engine).write(predictions, feedback=truths)
+    writer_engine.dispose()
+    engine = make_engine(store_url, readonly=True)
+    try:
+        window = preset_window("7 days", datetime.fromtimestamp(now, UTC))
+        assert window.bucket_seconds % 3600 == 0
+        stats = quality(engine, window, Filters())
+        assert int(stats.versions["feedback"].sum()) == 31
+        right = int(stats.confusion.query("truth == predicted")["count"].sum())
+        assert right == 16
+        # The same cells, bucket by bucket, as the minute rollups alone give them.
+        from dashboard.queries import quality as queries
+        from dashboard.window import floor_minute
+        from sidecar.store.schema import quality_rollups
+
+        frame = queries._quality_frame(engine, window, Filters())
+        minutes = queries._cells(
+            engine, quality_rollups, floor_minute(window.start), window.end,
+            window.bucket_seconds, Filters(),
+        )  # fmt: skip
+        keys = ["bucket", "model", "version", "truth", "predicted"]
+        got = frame.sort_values(keys, ignore_index=True)
+        want = minutes.sort_values(keys, ignore_index=True)
+        assert got["bucket"].tolist() == want["bucket"].astype("int64").tolist()
+        assert got["matched"].tolist() == want["matched"].astype("int64").tolist()
+        assert got["delay_sum_s"].tolist() == pytest.approx(
+            want["delay_sum_s"].astype(float).tolist()
+        )
+    finally:
+        engine.dispose()

@@ -1,4 +1,4 @@
-"""Migration 0007 (feedback, quality_rollups) up and down on SQLite and PostgreSQL."""
+"""Migration 0007 (feedback and its quality rollups) up and down on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from sqlalchemy import MetaData, inspect
 
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import alembic_config, current_revision, upgrade
-from sidecar.store.schema import feedback, metadata, quality_rollups
+from sidecar.store.schema import feedback, metadata, quality_rollups, quality_rollups_hourly
 
-TABLES = {"feedback", "quality_rollups"}
+TABLES = {"feedback", "quality_rollups", "quality_rollups_hourly"}
 
 
 def test_0007_creates_the_feedback_tables_as_the_models_say_and_drops_them(store_url: str) -> None:
@@ -19,7 +19,7 @@ def test_0007_creates_the_feedback_tables_as_the_models_say_and_drops_them(store
     upgrade(engine, "0007")
     assert set(inspect(engine).get_table_names()) >= TABLES
     ours = MetaData()
-    for table in (feedback, quality_rollups):
+    for table in (feedback, quality_rollups, quality_rollups_hourly):
         table.to_metadata(ours)
 
     def only_ours(name: str | None, kind: str, parents: dict[str, str | None]) -> bool:

@@ -2,7 +2,8 @@
 
 Feedback arrives as records of its own tag and is stored by (job_id, row); the writer
 joins it to the prediction with that job_id when both are stored (in either order) and
-counts the comparison in ``quality_rollups``, by the prediction's minute.
+counts the comparison in ``quality_rollups``, by the prediction's minute (and in
+``quality_rollups_hourly`` by its hour, for windows of days).
 
 Revision ID: 0007
 Revises: 0006
@@ -55,9 +56,14 @@ def upgrade() -> None:
         postgresql_where=sa.text("prediction_time IS NULL"),
         sqlite_where=sa.text("prediction_time IS NULL"),
     )
+    _quality_rollups("quality_rollups", "minute")
+    _quality_rollups("quality_rollups_hourly", "hour")
+
+
+def _quality_rollups(name: str, time_column: str) -> None:
     op.create_table(
-        "quality_rollups",
-        _when("minute"),
+        name,
+        _when(time_column),
         sa.Column("model", sa.String(128), nullable=False),
         sa.Column("version", sa.String(128), nullable=False),
         sa.Column("truth", sa.String(128), nullable=False),
@@ -74,12 +80,13 @@ def upgrade() -> None:
             for i in range(DELAY_BUCKETS)
         ),
         sa.PrimaryKeyConstraint(
-            "minute", "model", "version", "truth", "predicted", name="pk_quality_rollups"
+            time_column, "model", "version", "truth", "predicted", name=f"pk_{name}"
         ),
     )
 
 
 def downgrade() -> None:
+    op.drop_table("quality_rollups_hourly")
     op.drop_table("quality_rollups")
     op.drop_index("ix_feedback_unmatched", table_name="feedback")
     op.drop_table("feedback")
