@@ -23,6 +23,7 @@ from api.schemas import (
     ModelQuery,
     PredictResponse,
     VersionQuery,
+    inline_schema,
 )
 
 router = APIRouter(tags=["legacy call shapes"])
@@ -89,7 +90,7 @@ class ConsoleAnswer(BaseModel):
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
-    schema = {"content": {"application/json": {"schema": model.model_json_schema()}}}
+    schema = {"content": {"application/json": {"schema": inline_schema(model)}}}
     return {"requestBody": {"required": True, **schema}}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from fastapi.routing import APIRoute
 
 from api import exchange
@@ -23,7 +23,7 @@ from api.oip.schemas import (
     MetadataModelResponse,
     MetadataServerResponse,
 )
-from api.schemas import MAX_NAME
+from api.schemas import MAX_NAME, inline_schema
 
 exchange.error_shape(is_oip_path, error_body)
 
@@ -94,24 +94,12 @@ async def model_version_ready(
     return json_response(handler.model_ready(model_name, model_version))
 
 
-HeaderLength = Annotated[
-    int | None,
-    Header(
-        alias="Inference-Header-Content-Length",
-        ge=1,
-        description="Binary tensor extension: the JSON header's length; tensor bytes follow.",
-    ),
-]
-
-
-async def _infer(model_name: ModelName, header_length: HeaderLength = None) -> None:
+async def _infer(model_name: ModelName) -> None:
     """Never called: ``api.oip.fast`` serves infer."""
     raise RuntimeError("infer is served by api.oip.fast")
 
 
-async def _infer_version(
-    model_name: ModelName, model_version: ModelVersion, header_length: HeaderLength = None
-) -> None:
+async def _infer_version(model_name: ModelName, model_version: ModelVersion) -> None:
     """Never called: ``api.oip.fast`` serves infer."""
     raise RuntimeError("infer is served by api.oip.fast")
 
@@ -120,14 +108,24 @@ INFER_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": InferenceRequest.model_json_schema()},
+            "application/json": {"schema": inline_schema(InferenceRequest)},
             "application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"},
                 "description": "The JSON request (Inference-Header-Content-Length bytes), "
                 "then each binary input's bytes (little-endian, row-major).",
             },
         },
-    }
+    },
+    "parameters": [
+        {
+            "name": "Inference-Header-Content-Length",
+            "in": "header",
+            "required": False,
+            "description": "Binary tensor extension: the JSON header's length; tensor bytes "
+            "follow it.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    ],
 }
 INFER_DOCS = [
     APIRoute(
