@@ -19,12 +19,13 @@ from sqlalchemy import Engine, insert
 from sidecar.store.bins import BIN_COLUMN_COUNT, BIN_COLUMNS, PREDICTION_SLOT
 from sidecar.store.histograms import bin_index
 from sidecar.store.references import VersionReference, from_manifest, to_rows
-from sidecar.store.schema import feature_references, feature_rollups
+from sidecar.store.schema import feature_references, feature_rollups, feature_rollups_hourly
 
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 TRAINING_ROWS = 150
 BINS = 10
 FEATURE_COLUMNS: tuple[str, ...] = tuple(c.name for c in feature_rollups.columns)
+HOURLY_COLUMNS: tuple[str, ...] = tuple(c.name for c in feature_rollups_hourly.columns)
 
 
 def references(
@@ -67,9 +68,11 @@ def day_features(
     row_minute: npt.NDArray[Any],
     inputs: npt.NDArray[Any],
     label: npt.NDArray[Any],
+    outlier: npt.NDArray[Any],
 ) -> pd.DataFrame:
     """``feature_rollups`` rows of one day: per scored input row, its version (index into
-    ``keys``), its minute (datetime64[m]), its features and its predicted class."""
+    ``keys``), its minute (datetime64[m]), its features, its predicted class and whether it
+    was flagged."""
     frames = []
     for index, key in enumerate(keys):
         mask = row_version == index
@@ -77,6 +80,7 @@ def day_features(
             continue
         ref = refs[key]
         minutes, at = np.unique(row_minute[mask], return_inverse=True)
+        flagged = np.bincount(at[outlier[mask]], minlength=len(minutes))
         slots = [
             (s.feature, bin_index(s.edges, inputs[mask, s.feature]))
             for s in ref.features
@@ -89,6 +93,7 @@ def day_features(
             )
             table = table.reshape(len(minutes), BIN_COLUMN_COUNT)
             frame = pd.DataFrame(table, columns=list(BIN_COLUMNS))
+            frame.insert(0, "outliers", flagged)
             frame.insert(0, "rows", table.sum(axis=1))
             frame.insert(0, "feature", feature)
             frame.insert(0, "minute", minutes.astype("datetime64[us]"))
@@ -98,3 +103,19 @@ def day_features(
     if not frames:
         return pd.DataFrame(columns=list(FEATURE_COLUMNS))
     return pd.concat(frames, ignore_index=True)[list(FEATURE_COLUMNS)]
+
+
+def write_hourly(engine: Engine, minutes: list[pd.DataFrame]) -> None:
+    """``feature_rollups_hourly`` from every day's ``feature_rollups`` rows, in one insert."""
+    if not minutes:
+        return
+    frame = pd.concat(minutes, ignore_index=True)
+    frame = frame.assign(hour=frame["minute"].dt.floor("h")).drop(columns="minute")
+    summed = frame.groupby(["model", "version", "hour", "feature"], as_index=False).sum()
+    rows: list[dict[str, Any]] = []
+    for record in summed[list(HOURLY_COLUMNS)].to_dict("records"):
+        row = {str(name): value for name, value in record.items()}
+        row["hour"] = row["hour"].to_pydatetime().replace(tzinfo=UTC)
+        rows.append(row)
+    with engine.begin() as conn:
+        conn.execute(insert(feature_rollups_hourly), rows)

@@ -23,7 +23,13 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
 from bench.fill_feedback import write_feedback
-from bench.fill_histograms import FEATURE_COLUMNS, day_features, references, store_references
+from bench.fill_histograms import (
+    FEATURE_COLUMNS,
+    day_features,
+    references,
+    store_references,
+    write_hourly,
+)
 from sidecar.store.engine import make_engine
 from sidecar.store.histogram import LATENCY_BOUNDS_MS, LATENCY_BUCKETS, SCORE_BUCKETS
 from sidecar.store.mapping import PREDICTION_COLUMNS
@@ -171,7 +177,7 @@ def generate_day(
     latency_bucket = np.searchsorted(np.array(LATENCY_BOUNDS_MS), latency, side="left")
     features = day_features(
         REFERENCES, VERSION_KEYS, np.where(row_scored, version_index[owner], -1),
-        times[owner].astype("datetime64[m]"), inputs, label,
+        times[owner].astype("datetime64[m]"), inputs, label, is_outlier_row,
     )  # fmt: skip
     return Day(rows, latency_bucket, score_counts, outlier_rows, features)
 
@@ -269,12 +275,15 @@ def fill(
     counters: dict[Any, int] = {}
     first_seen: dict[int, datetime] = {}
     rollup_rows = 0
+    hours: list[pd.DataFrame] = []
     with engine.begin() as conn:
         _drop_indexes(conn)
     store_references(engine, REFERENCES)
     for n, day_start, seconds in _days(records, days, end):
         day = generate_day(rng, n, day_start, seconds, counters)
         rolled = day_rollups(day)
+        if day.features is not None:  # an hour may span two days: written once, at the end
+            hours.append(day.features)
         rollup_rows += len(rolled)
         if engine.dialect.name == "postgresql":
             _copy_day(engine, day, rolled)
@@ -283,6 +292,7 @@ def fill(
         write_feedback(engine, truths, day.rows, end)  # its own generator: same predictions
         for stream in counters:
             first_seen.setdefault(stream, day_start)
+    write_hourly(engine, hours)
     with engine.begin() as conn:
         _write_streams(conn, counters, first_seen, end)
         _create_indexes(conn)

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from dashboard.queries.rollup import bucket_column, rate, read_frame, rollup_filter, sums
+from dashboard.queries.rollup import bucket_column, rate, read_frame
 from dashboard.window import Filters, Window, floor_minute
 from sidecar.store.bins import BIN_COLUMNS, PREDICTION_SLOT
-from sidecar.store.drift import Rule, Score, padded, score
+from sidecar.store.drift import Rule, Score, padded, scores
 from sidecar.store.references import Slot, VersionReference, from_rows
-from sidecar.store.schema import feature_references, feature_rollups, rollups
+from sidecar.store.schema import feature_references, feature_rollups, feature_rollups_hourly
 
 SCORE_COLUMNS = ("rows", "psi", "wasserstein", "ks", "ks_p", "test", "drift")
 
@@ -82,17 +82,24 @@ def references(engine: Engine, filters: Filters) -> dict[tuple[str, str], Versio
 
 
 def drift(engine: Engine, window: Window, filters: Filters, rule: Rule) -> DriftReport:
-    """Every version's drift in ``window`` (filtered), from the histogram rollups."""
+    """Every version's drift in ``window`` (filtered), from the histogram rollups: the
+    hourly ones when the chart's buckets are whole hours (their first and last hour then
+    count whole), the per-minute ones otherwise."""
     refs = references(engine, filters)
     if not refs:
         return DriftReport(rule, ())
     width = max(slot.columns for ref in refs.values() for slot in (*ref.features, ref.prediction))
-    counts = ["rows", *BIN_COLUMNS[:width]]
-    t = feature_rollups
-    bucket = bucket_column(engine, window.bucket_seconds, t.c.minute)
+    counts = ["rows", "outliers", *BIN_COLUMNS[:width]]
+    if window.bucket_seconds % 3600 == 0:
+        t, time = feature_rollups_hourly, feature_rollups_hourly.c.hour
+        start = window.start.replace(minute=0, second=0, microsecond=0)
+    else:
+        t, time = feature_rollups, feature_rollups.c.minute
+        start = floor_minute(window.start)
+    bucket = bucket_column(engine, window.bucket_seconds, time)
     query = select(
         t.c.model, t.c.version, t.c.feature, bucket, *(func.sum(t.c[c]).label(c) for c in counts)
-    ).where(t.c.minute >= floor_minute(window.start), t.c.minute < window.end)
+    ).where(time >= start, time < window.end)
     if filters.model is not None:
         query = query.where(t.c.model == filters.model)
     if filters.version is not None:
@@ -102,48 +109,32 @@ def drift(engine: Engine, window: Window, filters: Filters, rule: Rule) -> Drift
         return DriftReport(rule, ())
     raw[counts] = raw[counts].astype("float64").astype("int64")  # PostgreSQL: numeric sums
     raw["time"] = pd.to_datetime(raw["bucket"].astype("int64"), unit="s", utc=True)
-    flagged = _outliers(engine, window, filters)
     found = []
     for (model, version), part in raw.groupby(["model", "version"], sort=True):
         ref = refs.get((str(model), str(version)))
         if ref is not None:
-            mask = (flagged["model"] == model) & (flagged["version"] == version)
-            found.append(_version(ref, part, flagged[mask], rule))
+            found.append(_version(ref, part, rule))
     return DriftReport(rule, tuple(found))
 
 
-def _outliers(engine: Engine, window: Window, filters: Filters) -> pd.DataFrame:
-    bucket = bucket_column(engine, window.bucket_seconds)
-    keys = (rollups.c.model, rollups.c.version)
-    query = rollup_filter(
-        select(bucket, *keys, *sums(("rows", "outlier_rows"))), window, filters
-    ).group_by(bucket, *keys)
-    frame = read_frame(engine, query)
-    frame[["rows", "outlier_rows"]] = frame[["rows", "outlier_rows"]].astype("float64")
-    frame["time"] = pd.to_datetime(frame["bucket"].astype("int64"), unit="s", utc=True)
-    return frame
-
-
-def _version(
-    ref: VersionReference, part: pd.DataFrame, flagged: pd.DataFrame, rule: Rule
-) -> VersionDrift:
+def _version(ref: VersionReference, part: pd.DataFrame, rule: Rule) -> VersionDrift:
     features, series, bins = [], [], []
     for slot in ref.features:
         rows = part[part["feature"] == slot.feature].sort_values("time")
         if rows.empty:
             continue
         times, live = list(rows["time"]), rows[list(BIN_COLUMNS[: slot.columns])].to_numpy()
-        scores = _scores(slot, live, rule)
-        for time, each in zip(times, scores, strict=True):
+        buckets = _scores(slot, live, rule)
+        for time, each in zip(times, buckets, strict=True):
             series.append({"time": time, "feature": slot.feature, "name": slot.name, **_row(each)})
-        judged = [i for i, s in enumerate(scores) if s.drift is not None] or [len(scores) - 1]
+        judged = [i for i, s in enumerate(buckets) if s.drift is not None] or [len(buckets) - 1]
         last = judged[-1]
         overall = _scores(slot, live.sum(axis=0, keepdims=True), rule, baseline=live)[0]
         features.append(
             {
                 "feature": slot.feature,
                 "name": slot.name,
-                **_row(scores[last]),
+                **_row(buckets[last]),
                 "time": times[last],
                 "overall_psi": overall.psi,
                 "overall_drift": overall.drift,
@@ -167,7 +158,9 @@ def _version(
                 for i, c in enumerate(counts)
                 if c
             )
-    outliers = flagged.groupby("time", as_index=False)[["rows", "outlier_rows"]].sum()
+    # The prediction's rows are the rows scored; their outliers, those flagged.
+    outliers = pred_rows[["time", "rows", "outliers"]].rename(columns={"outliers": "outlier_rows"})
+    outliers = outliers.reset_index(drop=True)
     outliers["outlier_rate"] = rate(outliers["outlier_rows"], outliers["rows"])
     return VersionDrift(
         model=ref.model,
@@ -198,7 +191,7 @@ def _scores(
     slot: Slot, live: np.ndarray, rule: Rule, baseline: np.ndarray | None = None
 ) -> list[Score]:
     ref = _reference(slot, live if baseline is None else baseline, rule)
-    return [score(row, ref, rule, edges=slot.edges, std=slot.std) for row in live]
+    return scores(live, ref, rule, edges=slot.edges, std=slot.std)
 
 
 def _row(each: Score) -> dict[str, Any]:

@@ -67,42 +67,15 @@ def psi(reference: Counts, live: Counts) -> float:
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def wasserstein(
-    edges: npt.NDArray[np.float64], reference: Counts, live: Counts, std: float
-) -> float:
-    """The first Wasserstein distance between the two histograms, in units of ``std``.
-
-    ``reference`` and ``live`` have ``len(edges) + 1`` columns (open ends included)."""
-    scale = std if std > 0 else 1.0
-    points = np.concatenate(([edges[0] - scale], edges, [edges[-1] + scale]))
-    gap = _cdf(reference) - _cdf(live)  # at every point
-    widths = np.diff(points)
-    a, b = gap[:-1], gap[1:]
-    same = a * b >= 0
-    total = np.abs(a) + np.abs(b)
-    crossing = np.divide(a * a + b * b, 2 * total, out=np.zeros_like(total), where=total > 0)
-    area = np.where(same, widths * total / 2, widths * crossing)
-    return float(area.sum() / scale)
-
-
 def _cdf(counts: Counts) -> Counts:
     """The CDF at the points (lowest, e0, ..., en, highest) of a histogram with open ends."""
     total = max(counts.sum(), 1.0)
     return np.concatenate(([0.0], np.cumsum(counts) / total))
 
 
-def ks(reference: Counts, live: Counts) -> tuple[float, float]:
-    """The binned two-sample KS statistic and its asymptotic p-value."""
-    n, m = float(reference.sum()), float(live.sum())
-    if n == 0 or m == 0:
-        return 0.0, 1.0
-    statistic = float(np.max(np.abs(_cdf(reference) - _cdf(live))))
-    root = math.sqrt(n * m / (n + m))
-    return statistic, kolmogorov_q((root + 0.12 + 0.11 / root) * statistic)
-
-
 def kolmogorov_q(lam: float) -> float:
-    """P(K > lam) of the Kolmogorov distribution (the KS test's asymptotic p-value)."""
+    """P(K > lam) of the Kolmogorov distribution (the KS test's asymptotic p-value); one
+    value (``_kolmogorov_q`` takes an array)."""
     if lam < 0.2:
         return 1.0
     total, sign = 0.0, 1.0
@@ -127,29 +100,86 @@ def score(
 
     With ``edges`` (a numeric slot) the histograms have the open end bins; without, they
     are class counts and only PSI applies."""
+    row = np.asarray(live, dtype=np.float64).reshape(1, -1)
+    return scores(row, reference, rule, edges=edges, std=std)[0]
+
+
+def scores(
+    live: Counts,
+    reference: Sequence[float] | Counts,
+    rule: Rule,
+    *,
+    edges: npt.NDArray[np.float64] | None = None,
+    std: float | None = None,
+) -> list[Score]:
+    """``score`` for every row of ``live`` (one histogram per row) at once, in numpy."""
     cur = np.asarray(live, dtype=np.float64)
     ref = np.asarray(reference, dtype=np.float64)
-    rows = int(cur.sum())
-    value = psi(ref, cur)
-    distance = statistic = p_value = None
+    rows = cur.sum(axis=1)
+    n = float(ref.sum())
+    ref_share = np.maximum(ref / max(n, 1.0), PSI_FLOOR)
+    cur_share = np.maximum(cur / np.maximum(rows, 1.0)[:, None], PSI_FLOOR)
+    psis = np.sum((cur_share - ref_share) * np.log(cur_share / ref_share), axis=1)
+    distances = statistics = p_values = None
     if edges is not None:
-        statistic, p_value = ks(ref, cur)
-        distance = wasserstein(edges, ref, cur, std or 0.0)
+        gap = _cdf(ref)[None, :] - _cdfs(cur)
+        statistics = np.max(np.abs(gap), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            root = np.sqrt(n * rows / (n + rows))
+            lam = np.where(rows > 0, (root + 0.12 + 0.11 / root) * statistics, 0.0)
+        p_values = np.where((rows > 0) & (n > 0), _kolmogorov_q(lam), 1.0)
+        distances = _wasserstein(edges, gap, std or 0.0)
     test: Literal["psi", "ks", "wasserstein"] = "psi"
     if edges is not None and rule.test != "psi":
         if rule.test == "auto":
-            test = "ks" if ref.sum() <= KS_MAX_REFERENCE else "wasserstein"
+            test = "ks" if n <= KS_MAX_REFERENCE else "wasserstein"
         else:
             test = rule.test
-    drift: bool | None = None
-    if rows >= rule.min_rows and ref.sum() > 0:
-        if test == "psi":
-            drift = value >= rule.psi
-        elif test == "ks":
-            drift = p_value is not None and p_value < rule.ks_p_value
-        else:
-            drift = distance is not None and distance >= rule.wasserstein
-    return Score(rows, value, distance, statistic, p_value, test, drift)
+    if test == "ks" and p_values is not None:
+        drifts = p_values < rule.ks_p_value
+    elif test == "wasserstein" and distances is not None:
+        drifts = distances >= rule.wasserstein
+    else:
+        drifts = psis >= rule.psi
+    judged = (rows >= rule.min_rows) & (n > 0)
+    return [
+        Score(
+            rows=int(rows[i]),
+            psi=float(psis[i]),
+            wasserstein=None if distances is None else float(distances[i]),
+            ks=None if statistics is None else float(statistics[i]),
+            ks_p=None if p_values is None else float(p_values[i]),
+            test=test,
+            drift=bool(drifts[i]) if judged[i] else None,
+        )
+        for i in range(len(cur))
+    ]
+
+
+def _cdfs(counts: Counts) -> Counts:
+    """``_cdf`` of every row."""
+    totals = np.maximum(counts.sum(axis=1), 1.0)[:, None]
+    return np.concatenate((np.zeros((len(counts), 1)), np.cumsum(counts, axis=1) / totals), axis=1)
+
+
+def _kolmogorov_q(lam: Counts) -> Counts:
+    """``kolmogorov_q`` of every element."""
+    j = np.arange(1, 101, dtype=np.float64)
+    terms = (-1.0) ** (j - 1) * np.exp(-2.0 * np.outer(lam * lam, j * j))
+    q = np.clip(2.0 * terms.sum(axis=1), 0.0, 1.0)
+    return np.where(lam < 0.2, 1.0, q)
+
+
+def _wasserstein(edges: npt.NDArray[np.float64], gap: Counts, std: float) -> Counts:
+    """``wasserstein`` of every row, from the CDF gaps at the points."""
+    scale = std if std > 0 else 1.0
+    points = np.concatenate(([edges[0] - scale], edges, [edges[-1] + scale]))
+    widths = np.diff(points)[None, :]
+    a, b = gap[:, :-1], gap[:, 1:]
+    total = np.abs(a) + np.abs(b)
+    crossing = np.divide(a * a + b * b, 2 * total, out=np.zeros_like(total), where=total > 0)
+    area = np.where(a * b >= 0, widths * total / 2, widths * crossing)
+    return np.asarray(area.sum(axis=1) / scale)
 
 
 def padded(reference: Sequence[int], columns: int) -> Counts:

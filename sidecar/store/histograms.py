@@ -9,6 +9,7 @@ numpy bins every feature column at once (``searchsorted``) and counts per minute
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -90,19 +91,28 @@ def _version_rows(
     if not len(matrix):
         return []
     unique, at = np.unique(minutes, return_inverse=True)
-    counts: list[tuple[int, npt.NDArray[np.int64]]] = [
-        (slot.feature, _count(at, len(unique), bin_index(slot.edges, matrix[:, slot.feature])))
+    flagged = np.fromiter((r.is_outlier for r in results), np.bool_, len(results))
+    every = np.bincount(at[flagged], minlength=len(unique))
+    counts: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[Any]]] = [
+        (
+            slot.feature,
+            _count(at, len(unique), bin_index(slot.edges, matrix[:, slot.feature])),
+            every,
+        )
         for slot in reference.features
         if slot.edges is not None
     ]
     prediction = _prediction_bins(reference, results)
     if prediction is not None:
         valid = prediction >= 0
-        counts.append((PREDICTION_SLOT, _count(at[valid], len(unique), prediction[valid])))
+        outliers = np.bincount(at[valid & flagged], minlength=len(unique))
+        counts.append(
+            (PREDICTION_SLOT, _count(at[valid], len(unique), prediction[valid]), outliers)
+        )
     out: list[dict[str, Any]] = []
     for row, minute_index in enumerate(unique.tolist()):
         minute = to_datetime(minute_index * 60.0)
-        for feature, table in counts:
+        for feature, table, outlier_counts in counts:
             values = table[row].tolist()
             total = sum(values)
             if total == 0:
@@ -113,11 +123,33 @@ def _version_rows(
                 "minute": minute,
                 "feature": feature,
                 "rows": total,
+                "outliers": int(outlier_counts[row]),
             }
             entry.update(zip(BIN_COLUMNS, values, strict=True))
             out.append(entry)
     out.sort(key=lambda e: (e["minute"], e["feature"]))
     return out
+
+
+def hourly(increments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The per-minute increments summed per hour: ``feature_rollups_hourly``'s, sorted."""
+    hours: dict[tuple[str, str, datetime, int], dict[str, Any]] = {}
+    for entry in increments:
+        minute: datetime = entry["minute"]
+        hour = minute.replace(minute=0)
+        key = (entry["model"], entry["version"], hour, entry["feature"])
+        found = hours.get(key)
+        if found is None:
+            found = hours[key] = {**entry, "hour": hour}
+            del found["minute"]
+        else:
+            for name in SUMMED:
+                found[name] += entry[name]
+    return [hours[key] for key in sorted(hours)]
+
+
+SUMMED: tuple[str, ...] = ("rows", "outliers", *BIN_COLUMNS)
+"""The columns of a histogram row that add up."""
 
 
 def _count(at: npt.NDArray[Any], minutes: int, bins: npt.NDArray[Any]) -> npt.NDArray[np.int64]:

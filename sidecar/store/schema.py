@@ -167,8 +167,9 @@ class FeatureRollup(Base):
 
     ``feature`` is the input column's index, or -1 (``bins.PREDICTION_SLOT``) for the
     prediction: class counts of a classifier, a histogram of a regressor's values. ``rows``
-    counts the values; ``bNN`` count them per bin of the slot's edges in
-    ``feature_references`` (see ``sidecar.store.bins``). Kept in the rows' transaction.
+    counts the values, ``outliers`` those of rows flagged as outliers; ``bNN`` count them
+    per bin of the slot's edges in ``feature_references`` (see ``sidecar.store.bins``).
+    Kept in the rows' transaction, with ``feature_rollups_hourly``.
     """
 
     __tablename__ = "feature_rollups"
@@ -178,10 +179,29 @@ class FeatureRollup(Base):
     minute: Mapped[datetime] = mapped_column(primary_key=True)
     feature: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     rows: Mapped[int] = mapped_column(BigInteger)
+    outliers: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
         *(Column(name, BigInteger, nullable=False) for name in BIN_COLUMNS),
         Index(None, "minute"),
+    )
+
+
+class FeatureRollupHourly(Base):
+    """``feature_rollups`` summed per hour (``hour``: its start), for windows of days."""
+
+    __tablename__ = "feature_rollups_hourly"
+
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    feature: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    outliers: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        *(Column(name, BigInteger, nullable=False) for name in BIN_COLUMNS),
+        Index(None, "hour"),
     )
 
 
@@ -502,6 +522,7 @@ feedback = cast(Table, Feedback.__table__)
 quality_rollups = cast(Table, QualityRollup.__table__)
 quality_rollups_hourly = cast(Table, QualityRollupHourly.__table__)
 feature_rollups = cast(Table, FeatureRollup.__table__)
+feature_rollups_hourly = cast(Table, FeatureRollupHourly.__table__)
 feature_references = cast(Table, FeatureReference.__table__)
 streams = cast(Table, Stream.__table__)
 model_versions = cast(Table, ModelVersionRow.__table__)

@@ -18,9 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from sidecar.record import FEEDBACK_TAG, TAG, FeedbackRecord, PredictionRecord
 from sidecar.store import pgcopy, sqlitebulk
-from sidecar.store.bins import BIN_COLUMNS
 from sidecar.store.feedback import FeedbackStore, unstorable_feedback
-from sidecar.store.histograms import feature_increments
+from sidecar.store.histograms import SUMMED, feature_increments, hourly
 from sidecar.store.mapping import PREDICTION_COLUMNS, prediction_row, to_datetime, unstorable
 from sidecar.store.partitions import PartitionKeeper, batch_days
 from sidecar.store.references import ReferenceSource, Unresolved, to_rows
@@ -30,6 +29,7 @@ from sidecar.store.schema import (
     dead_letters,
     feature_references,
     feature_rollups,
+    feature_rollups_hourly,
     predictions,
     rollups,
     streams,
@@ -140,7 +140,8 @@ class StoreWriter:
         self._feedback = FeedbackStore(self.dialect)
         self._upsert_streams = self._stream_upsert()
         self._partitions = PartitionKeeper(engine) if self.dialect == "postgresql" else None
-        self._upsert_features = self._feature_upsert()
+        self._upsert_features = self._feature_upsert(feature_rollups, "minute")
+        self._upsert_hourly = self._feature_upsert(feature_rollups_hourly, "hour")
         self._insert_references = self._insert(feature_references).on_conflict_do_nothing()
 
     def write(
@@ -294,6 +295,7 @@ class StoreWriter:
             conn.execute(self._insert_references, refs)
         if rows:
             conn.execute(self._upsert_features, rows)
+            conn.execute(self._upsert_hourly, hourly(rows))
 
     def _insert_rows(
         self, conn: Connection, batch: PreparedBatch, stored_at: datetime, fast: bool
@@ -334,13 +336,11 @@ class StoreWriter:
         upsert: Insert = stmt.on_conflict_do_update(index_elements=list(KEY_COLUMNS), set_=updates)
         return upsert
 
-    def _feature_upsert(self) -> Insert:
-        stmt = self._insert(feature_rollups)
+    def _feature_upsert(self, table: Any, time: str) -> Insert:
+        stmt = self._insert(table)
         excluded = stmt.excluded
-        updates: dict[str, Any] = {
-            name: feature_rollups.c[name] + excluded[name] for name in ("rows", *BIN_COLUMNS)
-        }
-        keys = ["model", "version", "minute", "feature"]
+        updates: dict[str, Any] = {name: table.c[name] + excluded[name] for name in SUMMED}
+        keys = ["model", "version", time, "feature"]
         upsert: Insert = stmt.on_conflict_do_update(index_elements=keys, set_=updates)
         return upsert
 

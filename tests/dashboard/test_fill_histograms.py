@@ -13,18 +13,23 @@ from sidecar.store.engine import make_engine
 from sidecar.store.mapping import record_from_row
 from sidecar.store.migrate import upgrade
 from sidecar.store.references import ReferenceSource
-from sidecar.store.schema import feature_references, feature_rollups, predictions
+from sidecar.store.schema import (
+    feature_references,
+    feature_rollups,
+    feature_rollups_hourly,
+    predictions,
+)
 from sidecar.store.writer import StoreWriter
 
 END = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 KEYS = ["model", "version", "minute", "feature"]
 
 
-def table(engine: Engine, query: object) -> pd.DataFrame:
+def table(engine: Engine, query: object, keys: list[str] = KEYS) -> pd.DataFrame:
     with engine.connect() as conn:
         result = conn.execute(query)  # type: ignore[call-overload]
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    return frame.sort_values(KEYS, ignore_index=True)
+    return frame.sort_values(keys, ignore_index=True)
 
 
 def test_generated_histograms_equal_the_writers(store_url: str, tmp_path: Path) -> None:
@@ -49,6 +54,12 @@ def test_generated_histograms_equal_the_writers(store_url: str, tmp_path: Path) 
         pd.testing.assert_frame_equal(got[KEYS], want[KEYS])
         numbers = [c for c in want.columns if c not in KEYS]
         pd.testing.assert_frame_equal(got[numbers], want[numbers], check_dtype=False)
+        assert got["outliers"].sum() > 0
+        keys = ["model", "version", "hour", "feature"]
+        want = table(again, select(feature_rollups_hourly), keys)
+        got = table(generated, select(feature_rollups_hourly), keys)
+        assert len(got) == len(want) > 0
+        pd.testing.assert_frame_equal(got, want, check_dtype=False)
     finally:
         generated.dispose()
         again.dispose()

@@ -19,7 +19,12 @@ from sidecar.store.histograms import bin_index
 from sidecar.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from sidecar.store.references import ReferenceSource, from_manifest, merge_bins
 from sidecar.store.rollup import minute_of
-from sidecar.store.schema import feature_references, feature_rollups, model_versions
+from sidecar.store.schema import (
+    feature_references,
+    feature_rollups,
+    feature_rollups_hourly,
+    model_versions,
+)
 from sidecar.store.writer import StoreWriter
 from tests.records import LABELS, T0, error_record, make_record
 
@@ -172,3 +177,32 @@ def test_migration_0010_down_and_up_again(store_url: str, models_dir: Path) -> N
         assert rows_of(engine, feature_rollups) == []
     finally:
         engine.dispose()
+
+
+def test_outliers_are_counted_and_hours_sum_the_minutes(engine: Engine, models_dir: Path) -> None:
+    writer = StoreWriter(engine, references=ReferenceSource(models_dir))
+    records = [make_record(n, version="1", event_time=T0 + n * 20.0) for n in range(1, 400)]
+    writer.write(records[:200])
+    writer.write(records[150:])
+    minutes = rows_of(engine, feature_rollups)
+    hours = rows_of(engine, feature_rollups_hourly)
+    flagged = sum(res.is_outlier for r in records for res in r.results or ())
+    assert sum(r["outliers"] for r in minutes if r["feature"] == 0) == flagged
+    assert sum(r["outliers"] for r in minutes if r["feature"] == PREDICTION_SLOT) == flagged
+    summed: dict[tuple[Any, ...], list[int]] = {}
+    for row in minutes:
+        key = (row["feature"], row["minute"].replace(minute=0))
+        values = [row["rows"], row["outliers"], *(row[c] for c in BIN_COLUMNS)]
+        summed[key] = [
+            a + b for a, b in zip(summed.get(key, [0] * len(values)), values, strict=True)
+        ]
+    got = {
+        (row["feature"], row["hour"]): [
+            row["rows"],
+            row["outliers"],
+            *(row[c] for c in BIN_COLUMNS),
+        ]
+        for row in hours
+    }
+    assert len(got) > 1
+    assert got == summed

@@ -1,8 +1,9 @@
 """feature histograms: per-minute per-feature histogram rollups and the bins they count on
 
 ``feature_rollups`` holds, per minute, model version and input feature (or the prediction,
-feature -1), the values counted per bin; ``feature_references`` the bins of each version
-(from its bundle manifest) and the training rows per bin.
+feature -1), the values counted per bin (and those of outlier rows);
+``feature_rollups_hourly`` the same per hour; ``feature_references`` the bins of each
+version (from its bundle manifest) and the training rows per bin.
 
 Revision ID: 0010
 Revises: 0009
@@ -31,10 +32,25 @@ def upgrade() -> None:
         sa.Column("minute", sa.DateTime(timezone=True), nullable=False),
         sa.Column("feature", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("outliers", sa.BigInteger(), nullable=False),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in BIN_COLUMNS),
         sa.PrimaryKeyConstraint("model", "version", "minute", "feature", name="pk_feature_rollups"),
     )
     op.create_index("ix_feature_rollups_minute", "feature_rollups", ["minute"])
+    op.create_table(
+        "feature_rollups_hourly",
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("version", sa.String(128), nullable=False),
+        sa.Column("hour", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("feature", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("rows", sa.BigInteger(), nullable=False),
+        sa.Column("outliers", sa.BigInteger(), nullable=False),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in BIN_COLUMNS),
+        sa.PrimaryKeyConstraint(
+            "model", "version", "hour", "feature", name="pk_feature_rollups_hourly"
+        ),
+    )
+    op.create_index("ix_feature_rollups_hourly_hour", "feature_rollups_hourly", ["hour"])
     op.create_table(
         "feature_references",
         sa.Column("model", sa.String(128), nullable=False),
@@ -54,5 +70,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("feature_references")
+    op.drop_index("ix_feature_rollups_hourly_hour", table_name="feature_rollups_hourly")
+    op.drop_table("feature_rollups_hourly")
     op.drop_index("ix_feature_rollups_minute", table_name="feature_rollups")
     op.drop_table("feature_rollups")
