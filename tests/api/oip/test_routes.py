@@ -13,7 +13,7 @@ from api.app import create_app
 from api.oip.handler import OipHandler
 from api.records import RequestLog
 from api.runtime.model import F32, NO_LABELS
-from api.runtime.registry import Registry
+from api.runtime.registry import Registry, Shadow
 from api.settings import ApiSettings
 from tests.api.conftest import AppFactory
 from tests.api.fixtures import AppClient, FixedModelVersion, ForwardReceiver, fixed_version
@@ -237,3 +237,18 @@ def test_the_handler_without_http(client: AppClient) -> None:
     assert reply.status == 200
     assert orjson.loads(reply.body)["id"] == "job-1"
     assert (log.model, log.version, log.routing, log.inputs) == ("iris", "1", "pinned", [ROW])
+
+
+def test_infer_gets_shadow_copies_like_predict(
+    settings: ApiSettings, receiver: ForwardReceiver
+) -> None:
+    shadow = Shadow(fixed_version("iris", "2"), 1.0)
+    registry = Registry([fixed_version("iris", "1")], shadows={"iris": [shadow]})
+    with AppClient(create_app(settings, registry=registry)) as client:
+        answer = client.post("/v2/models/iris/infer", json=INFER)
+        assert answer.json()["model_version"] == "1"
+        primary, copy = sorted(records(receiver, 2), key=lambda r: r["routing"] == "shadow")
+    assert (primary["version"], primary["routing"]) == ("1", "weighted")
+    assert (copy["version"], copy["routing"]) == ("2", "shadow")
+    assert copy["shadow_of"] == primary["job_id"] == answer.headers["x-job-id"]
+    assert copy["endpoint"] == "/v2/models/iris/infer"
