@@ -1,4 +1,5 @@
-"""Known model-registry rows (versions, deploy log, workers) the Models page tests check against.
+"""Known model-registry rows (versions, deploy log, admin audit, workers) the Models page tests
+check against.
 
 Written with SQLAlchemy ``insert()`` beside the known records of ``tests.dashboard.records``
 (iris/1 and iris/2 have traffic there; the other versions have none).
@@ -14,6 +15,7 @@ from sqlalchemy import insert, update
 
 from sidecar.store.engine import make_engine
 from sidecar.store.schema import (
+    admin_audit,
     deploy_events,
     model_versions,
     registry_generation,
@@ -49,6 +51,17 @@ EVENTS: list[tuple[str, str | None, str, str | None, str | None, int | None, str
     ("churn", "1", "uploaded", "carol", None, None, "3 files, 9000 bytes", 30),
     ("churn", "1", "serving", "carol", None, None, None, 29),
 ]
+
+# (user, key id, client, action, group, model, version, status, detail, minutes ago)
+AUDIT: list[tuple[str | None, str | None, str, str, str | None, str | None, str | None, int,
+                  str | None, float]] = [
+    ("alice", "3f2a9c1d04be", "10.0.4.17", "weights", "default", "iris", None, 200,
+     "1=90 2=10", 198),
+    ("bob", "77e01a9b2c3d", "10.0.4.22", "promote", "default", "iris", "3", 403,
+     "promoting a version needs the change role on group 'default' (yours: read)", 95),
+    (None, None, "10.0.9.3", "list_models", None, None, None, 401, "unknown API key", 60),
+    ("ops", None, "store (predlog command line)", "create-key", "fraud", None, None, 201, None, 40),
+]  # fmt: skip
 
 # (host, pid, generation, seen minutes ago)
 WORKERS: list[tuple[str, int, int, float]] = [
@@ -88,6 +101,11 @@ def fill_registry(url: str, now: datetime | None = None) -> None:
                         event=event, actor=actor, host=host, pid=pid, detail=detail,
                     )
                 )  # fmt: skip
+            for *call, back in AUDIT:
+                names = ("user_name", "key_id", "client", "action", "group_name", "model",
+                         "version", "status", "detail")  # fmt: skip
+                values = dict(zip(names, call, strict=True))
+                conn.execute(insert(admin_audit).values(at=now - timedelta(minutes=back), **values))
             for worker, pid, generation, seen in WORKERS:
                 conn.execute(
                     insert(registry_workers).values(
