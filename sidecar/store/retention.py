@@ -13,7 +13,7 @@ lock; the writer waits for it within its busy timeout).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -108,23 +108,46 @@ def _prune_table(
     dropped: list[str] = []
     if table.name == "predictions":
         dropped = drop_partitions_before(engine, cutoff)
-    statement, cut = _delete_statement(engine, table, column, cutoff)
+    sqlite = engine.dialect.name == "sqlite"
+    cut = sqlite_datetime(cutoff) if sqlite else cutoff.astimezone(UTC)
+    if table.name == "predictions" or _indexed(table, column):
+        batches: Iterator[tuple[str, dict[str, object]]] = _oldest_first(
+            engine, table, column, cut, batch_rows
+        )
+    else:
+        batches = _by_ranges(engine, table, column, cut, batch_rows)
     rows = 0
-    while True:
+    for statement, params in batches:
         began = time.perf_counter()
         with engine.begin() as conn:
-            deleted = conn.exec_driver_sql(statement, {"cut": cut, "n": batch_rows}).rowcount
-        rows += max(deleted, 0)
-        if deleted < batch_rows or stopping():
+            deleted = max(conn.exec_driver_sql(statement, params).rowcount, 0)
+        rows += deleted
+        if stopping() or (deleted < batch_rows and "n" in params):
             break
         sleep(time.perf_counter() - began)  # the writer's turn
     return Pruned(table.name, cutoff, rows, tuple(dropped), time.perf_counter() - started)
 
 
-def _delete_statement(
-    engine: Engine, table: Table, column: str, cutoff: datetime
-) -> tuple[str, object]:
-    """One batch's DELETE (names from the models, never from input) and its cutoff value."""
+def _indexed(table: Table, column: str) -> bool:
+    """Whether the primary key or a full index leads with ``column`` (it finds the oldest)."""
+    keys = list(table.primary_key.columns)
+    if keys and keys[0].name == column:
+        return True
+    for index in table.indexes:
+        columns = list(index.columns)
+        partial = any(
+            index.dialect_options[d].get("where") is not None for d in ("postgresql", "sqlite")
+        )
+        if columns and columns[0].name == column and not partial:
+            return True
+    return False
+
+
+def _oldest_first(
+    engine: Engine, table: Table, column: str, cut: object, batch_rows: int
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """The same DELETE of the ``batch_rows`` oldest, until fewer are left (names from the
+    models, never from input)."""
     name = table.name
     if engine.dialect.name == "sqlite":
         # rowid: every table here has one; the time column's index finds the oldest.
@@ -132,16 +155,56 @@ def _delete_statement(
             f"DELETE FROM {name} WHERE rowid IN "  # noqa: S608
             f"(SELECT rowid FROM {name} WHERE {column} < :cut LIMIT :n)"
         )
-        return statement, sqlite_datetime(cutoff)
+    else:
+        with engine.connect() as conn:
+            partitioned = name == "predictions" and is_partitioned(conn)
+        # ctid is unique within one table, not across partitions: there, the primary key.
+        key, columns = ("(id, event_time)", "id, event_time") if partitioned else ("ctid", "ctid")
+        statement = (
+            f"DELETE FROM {name} WHERE {key} IN "  # noqa: S608
+            f"(SELECT {columns} FROM {name} WHERE {column} < %(cut)s LIMIT %(n)s)"
+        )
+    while True:
+        yield statement, {"cut": cut, "n": batch_rows}
+
+
+def _by_ranges(
+    engine: Engine, table: Table, column: str, cut: object, batch_rows: int
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """A table without an index on its time column, read once in slices of the physical
+    order (SQLite's rowids, PostgreSQL's pages by TID range): each batch reads one slice,
+    not the table again."""
+    name = table.name
     with engine.connect() as conn:
-        partitioned = name == "predictions" and is_partitioned(conn)
-    # ctid is unique within one table, not across partitions: there, the primary key.
-    key, columns = ("(id, event_time)", "id, event_time") if partitioned else ("ctid", "ctid")
-    statement = (
-        f"DELETE FROM {name} WHERE {key} IN "  # noqa: S608
-        f"(SELECT {columns} FROM {name} WHERE {column} < %(cut)s LIMIT %(n)s)"
-    )
-    return statement, cutoff.astimezone(UTC)
+        if engine.dialect.name == "sqlite":
+            low, high = conn.exec_driver_sql(f"SELECT min(rowid), max(rowid) FROM {name}").one()  # noqa: S608
+            step, statement = (
+                batch_rows,
+                (
+                    f"DELETE FROM {name} WHERE rowid >= :lo AND rowid < :hi AND {column} < :cut"  # noqa: S608
+                ),
+            )
+        else:
+            pages, tuples = conn.exec_driver_sql(
+                "SELECT pg_relation_size(c.oid) / current_setting('block_size')::int, "
+                "c.reltuples / GREATEST(c.relpages, 1) FROM pg_class c "
+                "WHERE c.oid = %(t)s::regclass",
+                {"t": name},
+            ).one()
+            low, high = 0, int(pages)
+            step = max(1, int(batch_rows // max(float(tuples), 1.0)))
+            statement = (
+                f"DELETE FROM {name} WHERE ctid >= %(lo)s::tid "  # noqa: S608
+                f"AND ctid < %(hi)s::tid AND {column} < %(cut)s"
+            )
+    if low is None:
+        return
+    sqlite = engine.dialect.name == "sqlite"
+    for start in range(int(low), int(high) + 1, step):
+        if sqlite:
+            yield statement, {"lo": start, "hi": start + step, "cut": cut}
+        else:  # page numbers as TIDs: (page, item)
+            yield statement, {"lo": f"({start},0)", "hi": f"({start + step},0)", "cut": cut}
 
 
 @dataclass(frozen=True)

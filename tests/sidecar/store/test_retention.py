@@ -19,7 +19,7 @@ from sidecar.store.migrate import upgrade
 from sidecar.store.partitions import day_start, partition_name, partitions
 from sidecar.store.retention import prune, table_stats, whole_days
 from sidecar.store.retention_job import Upkeep
-from sidecar.store.schema import dead_letters, predictions, rollups
+from sidecar.store.schema import dead_letters, predictions, rollups, streams
 from sidecar.store.writer import DeadLetterIn, StoreWriter
 from tests.records import make_record
 from tests.sidecar.helpers import count_rows, running, settings
@@ -247,3 +247,14 @@ def test_a_sidecar_with_a_retention_prunes_on_its_own(store_url: str, tmp_path: 
     config = settings(store_url, tmp_path, writer_process=False, retention="30d")
     with running(config):
         wait_for(lambda: count_rows(store_url) == kept)
+
+
+def test_a_table_without_a_time_index_is_pruned_slice_by_slice(engine: Engine) -> None:
+    """streams has no index on last_seen: pruned by rowid / page ranges, exactly."""
+    old = [make_record(n, pid=n, event_time=_at(40, n)) for n in range(1, 41)]
+    new = [make_record(n, pid=n, event_time=_at(1, n)) for n in range(41, 81)]
+    StoreWriter(engine).write([r for pair in zip(old, new, strict=True) for r in pair])
+    prune(engine, log_before=None, rollups_before=NOW - timedelta(days=30), batch_rows=3)
+    with engine.connect() as conn:
+        pids = set(conn.execute(select(streams.c.pid)).scalars())
+    assert pids == {r.pid for r in new}
