@@ -13,8 +13,9 @@ join happens in the writer's transaction, whichever side comes second:
 
 A joined row gets the prediction's model, version, answer and time and an ``outcome``
 (``"ok"``, or why it cannot be compared); its counts go to ``quality_rollups`` under the
-prediction's minute. Rows are locked (``FOR UPDATE``, skipping those another writer holds)
-before they are joined, so a feedback is counted once.
+prediction's minute; a shadow version's answers to the same request are counted too
+(``sidecar.store.shadow_feedback``). Rows are locked (``FOR UPDATE``, skipping those
+another writer holds) before they are joined, so a feedback is counted once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sidecar.store.quality import QUALITY_KEY, QUALITY_SUMS, Answer, Joined, inc
 from sidecar.store.schema import feedback, predictions
 from sidecar.store.schema import quality_rollups as quality
 from sidecar.store.schema import quality_rollups_hourly as quality_hourly
+from sidecar.store.shadow_feedback import shadow_joins
 
 SWEEP_SECONDS = 10.0
 """How often (at most) a PostgreSQL writer sweeps recent unmatched feedback."""
@@ -131,6 +133,7 @@ class FeedbackStore:
         ``stored``: the predictions this transaction inserted."""
         inserted = 0
         joined: list[Joined] = []
+        new: list[FeedbackRecord] = []
         if records:
             rows = [feedback_row(record, stored_at) for record in records]
             fresh = {(job_id, row) for job_id, row in conn.execute(self._insert, rows)}
@@ -148,10 +151,15 @@ class FeedbackStore:
                 if (item.job_id, item.row) not in done:
                     done.add((item.job_id, item.row))
                     joined.append(item)
+        counted = list(joined)
+        shadows = [record for record in stored if record.shadow_of is not None]
+        if new or shadows:  # shadow versions' answers to the same requests: counts only
+            counted += shadow_joins(conn, new, shadows)
         if joined:
             conn.execute(self._mark, [_marks(item) for item in joined])
-            conn.execute(self._upsert, increments(joined))
-            conn.execute(self._upsert_hourly, increments(joined, hourly=True))
+        if counted:
+            conn.execute(self._upsert, increments(counted))
+            conn.execute(self._upsert_hourly, increments(counted, hourly=True))
         return inserted
 
     def _join_new(self, conn: Connection, new: list[FeedbackRecord]) -> list[Joined]:

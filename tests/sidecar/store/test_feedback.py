@@ -161,3 +161,32 @@ def test_the_sweep_joins_feedback_that_raced_its_prediction(engine: Engine) -> N
     else:
         assert joined is not None
         assert sum(m for m, _ in cells(engine).values()) == 1
+
+
+def shadow_of(primary: PredictionRecord, n: int, label: str) -> PredictionRecord:
+    result = RowResult(prediction=[0.1, 0.2, 0.7], label=label, outlier_score=0.1, is_outlier=False)
+    return make_record(
+        n, n_rows=1, version="3", routing="shadow", shadow_of=primary.job_id, results=[result],
+        event_time=primary.event_time + 0.01,
+    )  # fmt: skip
+
+
+def test_a_shadow_versions_answer_is_compared_with_its_primarys_feedback(engine: Engine) -> None:
+    writer = StoreWriter(engine)
+    # feedback after both; feedback between the primary and its shadow; all in one batch
+    first, second, third = (make_record(n, n_rows=1) for n in (20, 21, 22))
+    writer.write([first, shadow_of(first, 120, "virginica")])
+    writer.write([], feedback=[truth(first.job_id, label="virginica")])
+    writer.write([second])
+    writer.write([], feedback=[truth(second.job_id, label="virginica")])
+    writer.write([shadow_of(second, 121, "setosa")])
+    shadow = shadow_of(third, 122, "virginica")
+    writer.write([third, shadow], feedback=[truth(third.job_id, label="virginica")])
+    writer.write([shadow], feedback=[truth(third.job_id, label="virginica")])  # redelivered
+    counted = cells(engine)
+    assert counted[("iris", "3", "virginica", "virginica")] == (2, 0)
+    assert counted[("iris", "3", "virginica", "setosa")] == (1, 0)
+    primaries = {k: v for k, v in counted.items() if k[1] != "3"}
+    assert sum(m for m, _ in primaries.values()) == 3
+    # the feedback rows keep the primary's answer
+    assert {rows(engine)[(r.job_id, 0)].version for r in (first, second, third)} == {"2", "1"}
