@@ -18,6 +18,7 @@ LIGHT = {"sidecar", "sidecar.record", "sidecar.batch_histogram"}
 """The sidecar modules the light ones may load."""
 REGISTRY = {
     "sidecar.store",
+    "sidecar.store.bins",  # the schema's histogram columns: constants only
     "sidecar.store.engine",
     "sidecar.store.histogram",
     "sidecar.store.jsontext",
