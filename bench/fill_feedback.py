@@ -16,9 +16,10 @@ import numpy as np
 import orjson
 from sqlalchemy import Engine
 
+from sidecar.store.feedback import rollup_upsert
 from sidecar.store.mapping import to_datetime
 from sidecar.store.quality import Answer, increments, join
-from sidecar.store.schema import feedback, quality_rollups, quality_rollups_hourly
+from sidecar.store.schema import feedback
 
 SHARE = 0.1
 """Answered requests that get feedback."""
@@ -77,6 +78,8 @@ def write_feedback(
         })  # fmt: skip
     with engine.begin() as conn:
         conn.execute(feedback.insert(), feedback_rows)
-        conn.execute(quality_rollups.insert(), increments(joined))
-        conn.execute(quality_rollups_hourly.insert(), increments(joined, hourly=True))
+        # Upserts: a day of the fill begins within an hour (and a minute) the day before ends in.
+        dialect = engine.dialect.name
+        conn.execute(rollup_upsert(dialect), increments(joined))
+        conn.execute(rollup_upsert(dialect, hourly=True), increments(joined, hourly=True))
     return len(feedback_rows)

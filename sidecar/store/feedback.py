@@ -75,6 +75,20 @@ def unstorable_feedback(record: FeedbackRecord, *, nul: bool = True) -> str | No
     return None
 
 
+def rollup_upsert(dialect: str, *, hourly: bool = False) -> Insert:
+    """The upsert that adds ``increments`` into quality_rollups (or its hourly sums)."""
+    table = quality_hourly if hourly else quality
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table)
+    excluded = stmt.excluded
+    updates: dict[str, Any] = {name: table.c[name] + excluded[name] for name in QUALITY_SUMS}
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    updates["delay_max_s"] = greatest(table.c.delay_max_s, excluded.delay_max_s)
+    keys = ["hour" if hourly else "minute", *QUALITY_KEY[1:]]
+    upsert: Insert = stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+    return upsert
+
+
 class FeedbackStore:
     """The feedback statements of one dialect, run inside the writer's transaction."""
 
@@ -88,21 +102,8 @@ class FeedbackStore:
             .on_conflict_do_nothing(index_elements=["job_id", "row_index"])
             .returning(feedback.c.job_id, feedback.c.row_index)
         )
-        stmt = module.insert(quality)
-        excluded = stmt.excluded
-        updates: dict[str, Any] = {name: quality.c[name] + excluded[name] for name in QUALITY_SUMS}
-        greatest = func.greatest if dialect == "postgresql" else func.max
-        updates["delay_max_s"] = greatest(quality.c.delay_max_s, excluded.delay_max_s)
-        self._upsert: Insert = stmt.on_conflict_do_update(
-            index_elements=list(QUALITY_KEY), set_=updates
-        )
-        hourly = module.insert(quality_hourly)
-        excluded = hourly.excluded
-        updates = {name: quality_hourly.c[name] + excluded[name] for name in QUALITY_SUMS}
-        updates["delay_max_s"] = greatest(quality_hourly.c.delay_max_s, excluded.delay_max_s)
-        self._upsert_hourly: Insert = hourly.on_conflict_do_update(
-            index_elements=["hour", *QUALITY_KEY[1:]], set_=updates
-        )
+        self._upsert = rollup_upsert(dialect)
+        self._upsert_hourly = rollup_upsert(dialect, hourly=True)
         self._mark = (
             update(feedback)
             .where(

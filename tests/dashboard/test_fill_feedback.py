@@ -18,7 +18,8 @@ from sidecar.store.schema import feedback, predictions, quality_rollups, quality
 from sidecar.store.writer import StoreWriter
 from tests.dashboard.test_fill_store import table as table_frame
 
-END = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+END = datetime(2026, 1, 15, 12, 37, tzinfo=UTC)
+"""Not on an hour: the fill's days share their edge hours."""
 
 
 def test_the_fills_feedback_rolls_up_as_the_writer_would(store_url: str, tmp_path: Path) -> None:
