@@ -13,11 +13,12 @@ from alembic import command
 from msgspec.structs import replace
 from sqlalchemy import Engine, insert, inspect, select
 
+from sidecar.record import RowResult
 from sidecar.store.bins import BIN_COLUMNS, MAX_INTERIOR_BINS, PREDICTION_SLOT
 from sidecar.store.engine import make_engine
 from sidecar.store.histograms import bin_index
 from sidecar.store.migrate import alembic_config, current_revision, head_revision, upgrade
-from sidecar.store.references import ReferenceSource, from_manifest, merge_bins
+from sidecar.store.references import REGRESSION_EDGES, ReferenceSource, from_manifest, merge_bins
 from sidecar.store.rollup import minute_of
 from sidecar.store.schema import (
     feature_references,
@@ -186,7 +187,7 @@ def test_outliers_are_counted_and_hours_sum_the_minutes(engine: Engine, models_d
     writer.write(records[150:])
     minutes = rows_of(engine, feature_rollups)
     hours = rows_of(engine, feature_rollups_hourly)
-    flagged = sum(res.is_outlier for r in records for res in r.results or ())
+    flagged = sum(bool(res.is_outlier) for r in records for res in r.results or ())
     assert sum(r["outliers"] for r in minutes if r["feature"] == 0) == flagged
     assert sum(r["outliers"] for r in minutes if r["feature"] == PREDICTION_SLOT) == flagged
     summed: dict[tuple[Any, ...], list[int]] = {}
@@ -206,3 +207,28 @@ def test_outliers_are_counted_and_hours_sum_the_minutes(engine: Engine, models_d
     }
     assert len(got) > 1
     assert got == summed
+
+
+def test_a_regressors_predicted_values_are_counted_on_scale_free_bins(
+    engine: Engine, models_dir: Path, tmp_path: Path
+) -> None:
+    data = json.loads((models_dir / "iris" / "1" / "manifest.json").read_text())
+    data.update(name="houses", version="1", task="regression", labels=[])
+    (tmp_path / "houses" / "1").mkdir(parents=True)
+    (tmp_path / "houses" / "1" / "manifest.json").write_text(json.dumps(data))
+    values = [-0.5, 0.0, 0.004, 3.2, 3.3, 12.0, 250000.0]
+    records = [
+        make_record(
+            n, model="houses", version="1", n_rows=1,
+            results=[RowResult(prediction=[v], label=None, outlier_score=0.1, is_outlier=False)],
+        )
+        for n, v in enumerate(values, start=1)
+    ]  # fmt: skip
+    StoreWriter(engine, references=ReferenceSource(tmp_path)).write(records)
+    edges = list(REGRESSION_EDGES)
+    stored = [r for r in rows_of(engine, feature_rollups) if r["feature"] == PREDICTION_SLOT]
+    got = [sum(r[BIN_COLUMNS[i]] for r in stored) for i in range(len(edges) + 1)]
+    assert got == expected_counts(edges, values)
+    (prediction,) = [r for r in rows_of(engine, feature_references) if r["feature"] < 0]
+    assert prediction["kind"] == "numeric"
+    assert prediction["edges"] == edges
