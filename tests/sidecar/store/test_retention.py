@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fluent.sender import FluentSender
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, func, select
 
@@ -258,3 +259,59 @@ def test_a_table_without_a_time_index_is_pruned_slice_by_slice(engine: Engine) -
     with engine.connect() as conn:
         pids = set(conn.execute(select(streams.c.pid)).scalars())
     assert pids == {r.pid for r in new}
+
+
+def test_the_sidecars_writer_process_stores_while_a_prune_runs(
+    store_url: str, tmp_path: Path
+) -> None:
+    """A running sidecar (its writer in a process of its own) keeps storing what a real
+    fluent-logger client sends while ``predlog db prune`` works through old rows."""
+    engine = make_engine(store_url)
+    upgrade(engine)
+    cutoff = NOW - timedelta(days=30)
+    writer = StoreWriter(engine)
+    for start in range(0, 8000, 1000):  # seconds before the cutoff: deleted row by row
+        writer.write(
+            [
+                make_record(n, event_time=cutoff.timestamp() - n * 0.001, seq=n)
+                for n in range(start + 1, start + 1001)
+            ]
+        )
+    fresh = predictions.c.event_time >= cutoff
+
+    def stored_fresh() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).where(fresh)).scalar_one())
+
+    sending = threading.Event()
+    sent: list[str] = []
+    with running(settings(store_url, tmp_path, batch_records=20)) as runner:
+
+        def send() -> None:
+            sender = FluentSender("predlog", host="127.0.0.1", port=runner.port)
+            n = 100_000
+            while sending.is_set():
+                record = make_record(n, event_time=NOW.timestamp() + n * 0.001, seq=n)
+                sender.emit_with_time("prediction", record.event_time, record.to_wire())
+                sent.append(record.job_id)
+                n += 1
+                time.sleep(0.002)
+            sender.close()
+
+        sending.set()
+        thread = threading.Thread(target=send)
+        thread.start()
+        try:
+            wait_for(lambda: stored_fresh() > 0)
+            before = stored_fresh()
+            done = prune(engine, log_before=cutoff, batch_rows=50)
+            during = stored_fresh() - before
+        finally:
+            sending.clear()
+            thread.join()
+        wait_for(lambda: stored_fresh() == len(sent))
+    assert next(p for p in done if p.table == "predictions").rows == 8000
+    assert during > 0, "the sidecar stored nothing while the prune ran"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(predictions)).scalar() == len(sent)
+    engine.dispose()
