@@ -41,9 +41,14 @@ def ext_hook(code: int, data: bytes | memoryview) -> Any:
 
 def encode_event_time(timestamp: float) -> msgpack.ExtType:
     """EventTime for ``timestamp`` (what Fluentd and Fluent Bit send)."""
+    return msgpack.ExtType(EVENT_TIME_EXT, event_time_bytes(timestamp))
+
+
+def event_time_bytes(timestamp: float) -> bytes:
+    """The 8 bytes of an EventTime extension for ``timestamp``."""
     seconds = int(timestamp)
     nanos = round((timestamp - seconds) * 1e9)
-    return msgpack.ExtType(EVENT_TIME_EXT, _EVENT_TIME.pack(seconds, min(nanos, 999_999_999)))
+    return _EVENT_TIME.pack(seconds, min(nanos, 999_999_999))
 
 
 def new_unpacker(max_buffer_size: int) -> msgpack.Unpacker:

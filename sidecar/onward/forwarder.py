@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from sidecar.onward.client import AggregatorClient, chunk_message, new_chunk_id
@@ -143,10 +144,11 @@ class Forwarder:
         tag: str | None = None
         events: list[tuple[float, Any]] = []
         for item in items:
+            wire: PredictionRecord | FeedbackRecord
             if item.__class__ is PredictionRecord:
-                kind, wire = TAG, self._wire(item)
+                kind, wire = TAG, self._as_stored(item)
             elif item.__class__ is FeedbackRecord:
-                kind, wire = FEEDBACK_TAG, item.to_wire()
+                kind, wire = FEEDBACK_TAG, item
             else:
                 continue  # a dead letter: the store keeps it, the aggregator gets records
             if events and (kind != tag or len(events) >= self.chunk_records):
@@ -157,15 +159,11 @@ class Forwarder:
         if events and tag is not None:
             yield tag, events
 
-    def _wire(self, record: PredictionRecord) -> dict[str, Any]:
-        wire = record.to_wire()
-        if (
-            self.sampler is not None
-            and record.inputs is not None
-            and not self.sampler.keeps(record)
-        ):
-            wire["inputs"] = None  # as the store keeps it
-        return wire
+    def _as_stored(self, record: PredictionRecord) -> PredictionRecord:
+        sampler = self.sampler
+        if sampler is not None and record.inputs is not None and not sampler.keeps(record):
+            return msgspec.structs.replace(record, inputs=None)  # as the store keeps it
+        return record
 
     def _deliver(self, tag: str, events: list[tuple[float, Any]]) -> bool:
         """Send one chunk until it is delivered; False if stopping cut the retries short."""
