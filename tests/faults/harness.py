@@ -176,8 +176,16 @@ class Api(Proc):
     """``predlog api`` with several uvicorn workers on a free port."""
 
     def __init__(
-        self, forward: int, spool: Path, log_dir: Path, workers: int = 2, name: str = "api"
+        self,
+        forward: int,
+        spool: Path,
+        log_dir: Path,
+        workers: int = 2,
+        name: str = "api",
+        drain: float = 1.0,
     ) -> None:
+        """``drain``: seconds it drains on SIGTERM (the product's default is longer; the
+        short scenarios stop it often, the rolling restart passes the default)."""
         (self.port,) = free_ports(1)
         cmd = _predlog(
             "api",
@@ -188,7 +196,11 @@ class Api(Proc):
             "--spool", str(spool),
             "--log-level", "warning",
         )  # fmt: skip
-        env = {**os.environ, "PREDLOG_API_RETRY_INTERVAL": "0.5"}
+        env = {
+            **os.environ,
+            "PREDLOG_API_RETRY_INTERVAL": "0.5",
+            "PREDLOG_API_SHUTDOWN_DRAIN": str(drain),
+        }
         super().__init__(name, cmd, env, log_dir)
         self.workers = workers
 
@@ -199,8 +211,11 @@ class Api(Proc):
     def start(self, wait: bool = True) -> None:
         super().start()
         if wait:
-            wait_until(lambda: _get(self.url + "/health")[0] == 200, 90, f"{self.name} ready")
-            wait_until(lambda: len(self.worker_pids()) == self.workers, 60, "api workers")
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        wait_until(lambda: _get(self.url + "/health")[0] == 200, 90, f"{self.name} ready")
+        wait_until(lambda: len(self.worker_pids()) == self.workers, 60, "api workers")
 
     def worker_pids(self) -> list[int]:
         """The uvicorn worker processes (spawned children that run the app)."""
@@ -311,6 +326,8 @@ class Answers:
     job_ids: list[str] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    failed_at: list[float] = field(default_factory=list)
+    """When each request that got no answer failed, in seconds from the load's start."""
 
 
 class Load:
@@ -357,8 +374,17 @@ class Load:
             if job_id:
                 answers.job_ids.append(job_id)
 
+        started = time.monotonic()
+
+        async def on_exception(
+            _s: Any, _c: Any, params: aiohttp.TraceRequestExceptionParams
+        ) -> None:
+            if params.url.path == path:
+                answers.failed_at.append(round(time.monotonic() - started, 3))
+
         trace = aiohttp.TraceConfig()
         trace.on_request_end.append(on_end)
+        trace.on_request_exception.append(on_exception)
         settings = self.settings
         connector = aiohttp.TCPConnector(limit=settings.concurrency_limit)
         timeout = aiohttp.ClientTimeout(total=settings.timeout)
@@ -480,6 +506,7 @@ class System:
     store: str
     workdir: Path
     api_workers: int = 2
+    api_drain: float = 1.0
     sidecar_env: dict[str, str] = field(default_factory=dict)
     spool: Path = field(init=False)
     sidecar: Sidecar = field(init=False)
@@ -493,7 +520,9 @@ class System:
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
         self.sidecar = Sidecar(self.store, self.spool, self.workdir, **self.sidecar_env)
-        self.api = Api(self.sidecar.port, self.spool, self.workdir, workers=self.api_workers)
+        self.api = Api(
+            self.sidecar.port, self.spool, self.workdir, self.api_workers, drain=self.api_drain
+        )
 
     def start(self) -> System:
         self.sidecar.start()

@@ -21,8 +21,19 @@ def notes(row: dict[str, Any]) -> str:
         parts.append(f"{extra['resends_absorbed']} resent records stored once")
     if extra.get("store_errors"):
         parts.append(f"{extra['store_errors']} failed store writes retried")
+    if row["sent"] > row["answered"]:
+        parts.append(
+            f"{row['sent'] - row['answered']} requests unanswered (in flight on the killed worker)"
+        )
+    if "roll" in extra:
+        roll = extra["roll"]
+        conns = roll.get("connections", {})
+        parts.append(
+            f"old api drained and exited {roll.get('old_exit')}; connections to old/new "
+            f"{conns.get('old', 0)}/{conns.get('new', 0)}, {roll.get('refused', 0)} refused"
+        )
     if extra.get("uncounted"):
-        parts.append(f"{extra['uncounted']} lost beyond the highest stored seq (not counted)")
+        parts.append(f"{extra['uncounted']} lost and not counted")
     if "api_records" in extra:
         parts.append(
             "api records " + ", ".join(f"{k} {int(v)}" for k, v in extra["api_records"].items())
