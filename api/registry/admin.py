@@ -21,11 +21,11 @@ from api.errors import (
     ModelNotFoundError,
     PayloadTooLargeError,
 )
-from api.registry.access import DEFAULT_GROUP, Role
 from api.registry.admin_access import AccessAdmin
 from api.registry.admin_calls import CallNote
 from api.registry.archive import unpack
 from api.registry.auth import Caller
+from api.registry.groups import DEFAULT_GROUP, Role
 from api.registry.live import load_checked
 from api.registry.onnxsafe import check_graph
 from api.registry.rows import VersionRow, check_name

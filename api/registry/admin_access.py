@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from api.errors import InvalidInputError, ModelNotFoundError
-from api.registry.access import Role, check_role
 from api.registry.admin_calls import AdminCalls
 from api.registry.auth import Caller, ForbiddenError
+from api.registry.groups import Role, check_role
 from api.registry.rows import check_name
 
 

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from api.errors import ServiceError
-from api.registry.access import AccessStore, Role, includes
+from api.registry.access import AccessStore
+from api.registry.groups import Role, includes
 
 
 class UnauthorizedError(ServiceError):

@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import ModelNotReadyError, PayloadTooLargeError
 from api.http import json_response
-from api.registry.access import Role
 from api.registry.admin import AdminHandler
 from api.registry.auth import Caller
+from api.registry.groups import Role
 from api.registry.rows import SAFE_NAME
 
 NamePath = Annotated[str, Path(pattern=SAFE_NAME.pattern, max_length=128)]

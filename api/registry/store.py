@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError, NoResultFound, OperationalError, Prog
 
 from api.errors import ConflictError, ModelNotFoundError
 from api.registry import sql
-from api.registry.access import DEFAULT_GROUP
+from api.registry.groups import DEFAULT_GROUP
 from api.registry.reads import RegistryReads
 from api.registry.rows import ONLINE, State, VersionRow, now
 from api.runtime.bundle import MANIFEST, BundleManifest
