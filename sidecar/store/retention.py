@@ -34,6 +34,7 @@ RETAINED: dict[str, tuple[str, Group]] = {
     "feature_rollups": ("minute", "rollups"),
     "quality_rollups": ("minute", "rollups"),
     "quality_rollups_hourly": ("hour", "rollups"),
+    "feature_rollups_hourly": ("hour", "rollups"),
     "streams": ("last_seen", "rollups"),
 }
 """table -> (its time column, which retention applies); tables absent from the models
