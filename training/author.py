@@ -1,29 +1,33 @@
 """``predlog bundle``: a data scientist's fitted model (or ONNX file) and training data -> a bundle.
 
-The pickle (joblib) is loaded here only, on the author's machine; the bundle holds the ONNX
-graph, a pyod detector exported to numpy/ONNX, statistics and a sample of the training rows,
-nothing that needs scikit-learn, pyod or unpickling to serve (``training.bundle``).
+The pickle (joblib) is loaded only on the author's machine (``training.estimator``: the
+estimator's checks and answers); the bundle holds the ONNX graph, a pyod detector exported
+to numpy/ONNX, statistics and a sample of the training rows, nothing that needs
+scikit-learn, pyod or unpickling to serve (``training.bundle``).
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 
 from api.errors import BundleError
 from api.runtime.bundle import MANIFEST
 from training.bundle import TOLERANCE, BundleSpec, GraphIO, build_bundle, export_model
 from training.detectors import DETECTORS, fit_detector
+from training.estimator import (
+    EstimatorError,
+    check_features,
+    estimator_answers,
+    estimator_task,
+    load_estimator,
+    training_metrics,
+)
 from training.onnxfile import GraphAnswers, GraphError, Task, graph_answers
-from training.tables import DataError, TrainingData, numbers, read_training_data
+from training.tables import DataError, TrainingData, read_training_data
 
-F64 = npt.NDArray[np.float64]
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """What a model name or version may be: it becomes a directory and a URL path segment."""
 KNN_ROWS = 5000
@@ -66,14 +70,17 @@ def bundle_model(
         data = read_training_data(train_data, target)
     except DataError as exc:
         raise AuthorError(str(exc)) from None
-    estimator = None if model is None else load_estimator(model)
     notes: list[str] = []
-    if estimator is not None:
-        check_features(estimator, data)
-        task = estimator_task(estimator)
-        expected = estimator_answers(estimator, data.x, task)
-    else:
-        task, expected = None, None
+    try:  # the estimator's own checks, as the command's errors
+        estimator = None if model is None else load_estimator(model)
+        if estimator is not None:
+            check_features(estimator, data)
+            task = estimator_task(estimator)
+            expected = estimator_answers(estimator, data.x, task)
+        else:
+            task, expected = None, None
+    except EstimatorError as exc:
+        raise AuthorError(str(exc)) from exc.__cause__  # the unpickling error, if one
     if onnx_file is not None:
         graph = onnx_file.read_bytes()
         try:
@@ -184,84 +191,6 @@ def _describe(
     return f"{source} ({task}{', ' + origin if origin else ''}); outliers by {algorithm}."
 
 
-def load_estimator(path: Path) -> Any:
-    """A fitted scikit-learn estimator from a joblib or pickle file (here, never in the api)."""
-    import joblib  # type: ignore[import-untyped]  # noqa: PLC0415 - only this command unpickles
-    from sklearn.exceptions import NotFittedError  # noqa: PLC0415
-    from sklearn.utils.validation import check_is_fitted  # noqa: PLC0415
-
-    if not path.is_file():
-        raise AuthorError(f"--model {path}: no such file")
-    try:
-        estimator = joblib.load(path)
-    except Exception as exc:  # unpickling raises whatever the pickled classes raise
-        raise AuthorError(f"--model {path}: cannot load it with joblib: {exc}") from exc
-    if not hasattr(estimator, "predict") or not hasattr(estimator, "get_params"):
-        raise AuthorError(f"--model {path}: a {type(estimator).__name__}, not an estimator")
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError as exc:
-        raise AuthorError(f"--model {path}: the estimator is not fitted: {exc}") from exc
-    return estimator
-
-
-def estimator_task(estimator: Any) -> Task:
-    """Classification or regression, as scikit-learn tags the estimator (a Pipeline: its last
-    step); AuthorError for anything else or a classifier without probabilities."""
-    from sklearn.base import is_classifier, is_regressor  # noqa: PLC0415
-
-    if is_classifier(estimator):
-        if not hasattr(estimator, "predict_proba"):
-            raise AuthorError(
-                f"{type(estimator).__name__} has no predict_proba: a bundle serves class "
-                "probabilities (e.g. SVC(probability=True), or CalibratedClassifierCV)"
-            )
-        return "classification"
-    if is_regressor(estimator):
-        return "regression"
-    raise AuthorError(f"{type(estimator).__name__} is neither a classifier nor a regressor")
-
-
-def check_features(estimator: Any, data: TrainingData) -> None:
-    """The CSV's feature columns must be the estimator's, in its order."""
-    names = data.feature_names
-    fitted_names = getattr(estimator, "feature_names_in_", None)
-    if fitted_names is not None:
-        expected = [str(n) for n in fitted_names]
-        if expected != names:
-            missing = [n for n in expected if n not in names]
-            extra = [n for n in names if n not in expected]
-            why = (
-                "the same names in another order"
-                if not missing and not extra
-                else f"missing {missing}, not in the model {extra}"
-            )
-            raise AuthorError(
-                f"{data.path}: its feature columns {names} disagree with the model's "
-                f"feature_names_in_ {expected} ({why}); the header must name the model's "
-                "features in its order (and --target the label column)"
-            )
-    n_in = getattr(estimator, "n_features_in_", None)
-    if n_in is not None and int(n_in) != len(names):
-        raise AuthorError(
-            f"{data.path}: {len(names)} feature columns {names}, the model takes {n_in} "
-            "features (is the label column among them? name it with --target)"
-        )
-
-
-def estimator_answers(estimator: Any, x: F64, task: Task) -> F64:
-    """The estimator's probabilities (n, n_labels) or values (n, 1) for the training rows."""
-    with warnings.catch_warnings():
-        # fitted on a DataFrame, given an array: the names were checked by check_features
-        warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
-        if task == "classification":
-            return np.asarray(estimator.predict_proba(x), dtype=np.float64)
-        values = np.asarray(estimator.predict(x), dtype=np.float64)
-    if values.ndim == 2 and values.shape[1] != 1:
-        raise AuthorError(f"the regressor answers {values.shape[1]} values a row; one is served")
-    return values.reshape(len(x), 1)
-
-
 def class_labels(
     estimator: Any,
     given: list[str] | None,
@@ -289,30 +218,3 @@ def class_labels(
     if source is not None:
         notes.append(f"labels {found} are {source} (name them with --labels)")
     return found
-
-
-def training_metrics(
-    data: TrainingData, task: Task, answers: F64 | None, labels: list[str]
-) -> dict[str, float]:
-    """Accuracy (classifier) or R² and MAE (regressor) on the training rows, if a target."""
-    if data.target is None or answers is None:
-        return {}
-    if task == "classification":
-        predicted = [_label_key(labels[i]) for i in answers.argmax(axis=1)]
-        truth = [_label_key(v) for v in data.target]
-        return {"accuracy": float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))}
-    y = numbers(data.path, "target", data.target)
-    values = answers[:, 0]
-    metrics = {"mae": float(np.abs(y - values).mean())}
-    total = float(((y - y.mean()) ** 2).sum())
-    if total > 0:
-        metrics["r2"] = 1.0 - float(((y - values) ** 2).sum()) / total
-    return dict(sorted(metrics.items()))
-
-
-def _label_key(value: Any) -> tuple[int, Any]:
-    """A label as the CSV spells it and as ``classes_`` holds it compare equal (1 == "1.0")."""
-    try:
-        return (0, float(value))
-    except (TypeError, ValueError):
-        return (1, str(value))
