@@ -8,6 +8,9 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
 MODELS_DIR ?= var/models
 STAMP := $(VENV)/.installed
+# The remote-version tests' KServe model server: a venv of its own (KServe pins psutil<6)
+UPSTREAM_VENV := .venv-upstream
+UPSTREAM_STAMP := $(UPSTREAM_VENV)/.installed
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -18,12 +21,16 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 ## install: the project and every dependency group into .venv, from the lock files
-install: $(STAMP)
+install: $(STAMP) $(UPSTREAM_STAMP)
 $(STAMP): $(UV) requirements/dev.txt pyproject.toml
 	$(UV) venv --allow-existing --python $(PYTHON) $(VENV)
 	VIRTUAL_ENV=$(VENV) $(UV) pip sync requirements/dev.txt
 	VIRTUAL_ENV=$(VENV) $(UV) pip install --no-deps -e .
 	touch $(STAMP)
+$(UPSTREAM_STAMP): $(UV) requirements/upstream.txt
+	$(UV) venv --allow-existing --python $(PYTHON) $(UPSTREAM_VENV)
+	VIRTUAL_ENV=$(UPSTREAM_VENV) $(UV) pip sync requirements/upstream.txt
+	touch $(UPSTREAM_STAMP)
 
 ## lock: recompute the pinned requirement files from pyproject.toml
 lock: $(UV)
@@ -31,6 +38,7 @@ lock: $(UV)
 	$(UV) pip compile pyproject.toml --extra api --extra sidecar --extra dashboard --python-version 3.11 --generate-hashes --universal -q -o requirements/runtime.txt
 	$(UV) pip compile pyproject.toml --extra train --python-version 3.11 --generate-hashes --universal -q -o requirements/train.txt
 	$(UV) pip compile pyproject.toml --extra client --python-version 3.11 --generate-hashes --universal -q -o requirements/client.txt
+	$(UV) pip compile requirements/upstream.in --python-version 3.11 --generate-hashes --universal -q -o requirements/upstream.txt
 
 ## system-deps: Debian packages the tests drive (headless Chromium, wrk, promtool)
 system-deps:
@@ -78,7 +86,7 @@ bench: install system-deps models
 	$(BIN)/python -m bench --models $(MODELS_DIR) $(PARTS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .venv-checkov var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) $(UPSTREAM_VENV) .venv-checkov var .mypy_cache .ruff_cache .pytest_cache
 
 # Images, Kubernetes manifests and deployment (build_all, push_all, deploy, delete, render).
 include deploy.mk

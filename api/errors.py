@@ -67,5 +67,17 @@ class ShuttingDownError(ServiceError):
     status_code = 503
 
 
+class UpstreamError(ServiceError):
+    """A remote version's upstream is down, refused the call or answered an error."""
+
+    status_code = 502
+
+
+class UpstreamTimeoutError(ServiceError):
+    """A remote version's upstream did not answer within the timeout."""
+
+    status_code = 504
+
+
 class BundleError(Exception):
     """A model bundle on disk is incomplete, corrupt or inconsistent (raised at load time)."""

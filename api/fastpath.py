@@ -24,12 +24,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from api.exchange import Reply, begin, failure, send_reply
+from api.handlers import Answered
 from api.http import pins, read_body
 from api.records import RequestLog
 from api.services import Services
 
-Answer = Callable[[RequestLog, bytes, str | None, str | None], dict[str, Any]]
-"""A handler method: (request log, body, model, version) -> response body."""
+Answer = Callable[[RequestLog, bytes, str | None, str | None], Answered]
+"""A handler method: (request log, body, model, version) -> response body (or, for a remote
+version, a coroutine that gives it)."""
 
 
 class PatternRoute(Protocol):
@@ -105,7 +107,10 @@ class PredlogApi(FastAPI):
                     raise HTTPException(405, headers={"Allow": "POST"})
                 body = await read_body(receive, request_log, self._max_body)
                 model, version = pins(scope["query_string"])
-                reply = Reply(200, orjson.dumps(answer(request_log, body, model, version)))
+                answered = answer(request_log, body, model, version)
+                if not isinstance(answered, dict):  # a remote version: await its upstream
+                    answered = await answered
+                reply = Reply(200, orjson.dumps(answered))
             except Exception as exc:
                 reply = failure(scope, request_log, exc)
             self._reserve(request_log)

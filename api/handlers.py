@@ -7,7 +7,7 @@ A handler chooses the model version, validates the rows, runs the model, fills t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,13 @@ from api.metrics import ApiMetrics
 from api.records import RequestLog
 from api.runtime.model import ModelVersion, Output
 from api.runtime.registry import ModelRouter
+from api.runtime.remote import RemoteModelVersion
 from api.schemas import MAX_NAME
+
+Answered = dict[str, Any] | Coroutine[Any, Any, dict[str, Any]]
+"""A handler's answer: the body, or (a remote version, on the event loop) a coroutine that
+awaits the upstream and gives the body."""
+Shape = Callable[[RequestLog, ModelVersion], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,7 @@ class PredictionHandler:
             self.authorize(chosen.name, log.authorization)
         return chosen
 
-    def infer(
+    def accept(
         self,
         log: RequestLog,
         body: bytes,
@@ -64,29 +70,69 @@ class PredictionHandler:
         version: str | None,
         max_rows: int,
         needs_labels: bool = False,
-    ) -> tuple[ModelVersion, Output, int]:
-        """Choose a version, validate ``body`` against it, predict; fills ``log`` as it goes."""
+    ) -> tuple[ModelVersion, list[list[float]]]:
+        """Choose a version and validate ``body``'s rows against it; fills ``log``'s routing."""
         chosen = self.route(log, model, version)
         if needs_labels and chosen.manifest.is_regressor:
             raise InvalidInputError(
                 f"model {chosen.name} version {chosen.version} is a regressor: no labels "
                 "(POST /predict answers its values)"
             )
-        rows = rows_of(decode(body), chosen.manifest.n_features, max_rows, log.endpoint)
-        return self.infer_rows(log, chosen, rows)
+        return chosen, rows_of(decode(body), chosen.manifest.n_features, max_rows, log.endpoint)
+
+    def answer(
+        self, log: RequestLog, chosen: ModelVersion, rows: list[list[float]], shape: Shape
+    ) -> Answered:
+        """``shape``'s body once ``rows`` are predicted: at once by a local version, awaited
+        (a coroutine for the event loop) by a remote one."""
+        if chosen.remote:
+            return self._later(log, chosen, rows, shape)
+        self.infer_rows(log, chosen, rows)
+        return shape(log, chosen)
+
+    async def _later(
+        self, log: RequestLog, chosen: ModelVersion, rows: list[list[float]], shape: Shape
+    ) -> dict[str, Any]:
+        await self.infer_remote(log, chosen, rows)
+        return shape(log, chosen)
 
     def infer_rows(
         self, log: RequestLog, chosen: ModelVersion, rows: list[list[float]]
     ) -> tuple[ModelVersion, Output, int]:
-        """Predict already-checked rows with ``chosen``; fills inputs, results and timings."""
+        """Predict already-checked rows with ``chosen``; fills inputs, results and timings
+        (a remote version blocks this thread: never call it so on the event loop)."""
         batch = to_array(rows)
         log.inputs = rows
         started = time.perf_counter()
-        out = chosen.predict(batch)
+        if chosen.remote:
+            out, log.upstream_ms = chosen.call(batch)
+        else:
+            out = chosen.predict(batch)
         log.inference_ms = (time.perf_counter() - started) * 1000.0
+        return chosen, out, self.fill(log, chosen, out)
+
+    async def infer_remote(
+        self, log: RequestLog, chosen: ModelVersion, rows: list[list[float]]
+    ) -> tuple[ModelVersion, Output, int]:
+        """``infer_rows`` for a remote version on the event loop: awaits the upstream."""
+        batch = to_array(rows)
+        log.inputs = rows
+        started = time.perf_counter()
+        out, log.upstream_ms = await chosen.acall(batch)
+        log.inference_ms = (time.perf_counter() - started) * 1000.0
+        return chosen, out, self.fill(log, chosen, out)
+
+    def fill(self, log: RequestLog, chosen: ModelVersion, out: Output) -> int:
+        """The record's results from ``out``; counts the rows; the number of rows."""
         labels = chosen.manifest.labels
-        scores = out.outlier_score.tolist()
-        flags = out.is_outlier.tolist()
+        scores: list[Any] = out.outlier_score.tolist()
+        flags: list[Any] = out.is_outlier.tolist()
+        n = len(out.proba)
+        if len(flags) == n:
+            flagged = sum(flags)
+        else:  # a version without a detector: no outlier fields
+            scores = flags = [None] * n
+            flagged = 0
         if chosen.manifest.is_regressor:  # one value per row, no label
             log.results = [
                 {"prediction": p, "outlier_score": s, "is_outlier": f}
@@ -99,34 +145,33 @@ class PredictionHandler:
                     out.proba.tolist(), out.label_index.tolist(), scores, flags, strict=True
                 )
             ]
-        self.metrics.observe_rows(chosen.name, chosen.version, len(flags), sum(flags))
-        return chosen, out, len(flags)
+        self.metrics.observe_rows(chosen.name, chosen.version, n, flagged)
+        return n
 
     def predict(
         self, log: RequestLog, body: bytes, model: str | None, version: str | None
-    ) -> dict[str, Any]:
+    ) -> Answered:
         """``POST /predict``: probabilities, outlier flag and score (per row if several)."""
-        chosen, _, n = self.infer(log, body, model, version, self.limits.max_rows)
-        return self._answer(log, chosen, n, [r["prediction"] for r in log.results or ()])
+        chosen, rows = self.accept(log, body, model, version, self.limits.max_rows)
+        return self.answer(log, chosen, rows, _probabilities)
 
     def predict_label(
         self, log: RequestLog, body: bytes, model: str | None, version: str | None
-    ) -> dict[str, Any]:
+    ) -> Answered:
         """``POST /predict/label``: the most probable label and its probability (a regressor
         has no labels: 422)."""
-        chosen, _, n = self.infer(
+        chosen, rows = self.accept(
             log, body, model, version, self.limits.max_rows, needs_labels=True
         )
-        predictions = [
-            {"proba": max(r["prediction"]), "label": r["label"]} for r in log.results or ()
-        ]
-        return self._answer(log, chosen, n, predictions)
+        return self.answer(log, chosen, rows, _labels)
 
     def predict_batch(
         self, log: RequestLog, body: bytes, model: str | None, version: str | None
     ) -> dict[str, Any]:
-        """``POST /predict/batch``: one result object per row, up to ``max_batch_rows``."""
-        chosen, _, _ = self.infer(log, body, model, version, self.limits.max_batch_rows)
+        """``POST /predict/batch``: one result object per row, up to ``max_batch_rows``
+        (run in a thread: a remote version's call blocks it, not the event loop)."""
+        chosen, rows = self.accept(log, body, model, version, self.limits.max_batch_rows)
+        self.infer_rows(log, chosen, rows)
         return {
             "job_id": log.job_id,
             "model": chosen.name,
@@ -134,36 +179,42 @@ class PredictionHandler:
             "results": log.results,
         }
 
-    def predict_test(
-        self, log: RequestLog, model: str | None, version: str | None
-    ) -> dict[str, Any]:
+    def predict_test(self, log: RequestLog, model: str | None, version: str | None) -> Answered:
         """``GET /predict/test``: ``/predict`` on the model's sample row."""
         chosen = self.route(log, model, version)
-        _, _, n = self.infer_rows(log, chosen, [sample_row(chosen)])
-        return self._answer(log, chosen, n, [r["prediction"] for r in log.results or ()])
+        return self.answer(log, chosen, [sample_row(chosen)], _probabilities)
 
-    @staticmethod
-    def _answer(
-        log: RequestLog, chosen: ModelVersion, n: int, predictions: list[Any]
-    ) -> dict[str, Any]:
-        results = log.results or []
-        if n == 1:  # the prediction-log pattern's shape: one row, flat fields
-            return {
-                "job_id": log.job_id,
-                "prediction": predictions[0],
-                "is_outlier": results[0]["is_outlier"],
-                "outlier_score": results[0]["outlier_score"],
-                "model": chosen.name,
-                "version": chosen.version,
-            }
+
+def _probabilities(log: RequestLog, chosen: ModelVersion) -> dict[str, Any]:
+    return _answer(log, chosen, [r["prediction"] for r in log.results or ()])
+
+
+def _labels(log: RequestLog, chosen: ModelVersion) -> dict[str, Any]:
+    predictions = [{"proba": max(r["prediction"]), "label": r["label"]} for r in log.results or ()]
+    return _answer(log, chosen, predictions)
+
+
+def _answer(log: RequestLog, chosen: ModelVersion, predictions: list[Any]) -> dict[str, Any]:
+    """The prediction-log pattern's answer: flat fields for one row, lists for several."""
+    results = log.results or []
+    n = len(results)
+    if n == 1:  # the prediction-log pattern's shape: one row, flat fields
         return {
             "job_id": log.job_id,
-            "prediction": predictions,
-            "is_outlier": [r["is_outlier"] for r in results],
-            "outlier_score": [r["outlier_score"] for r in results],
+            "prediction": predictions[0],
+            "is_outlier": results[0]["is_outlier"],
+            "outlier_score": results[0]["outlier_score"],
             "model": chosen.name,
             "version": chosen.version,
         }
+    return {
+        "job_id": log.job_id,
+        "prediction": predictions,
+        "is_outlier": [r["is_outlier"] for r in results],
+        "outlier_score": [r["outlier_score"] for r in results],
+        "model": chosen.name,
+        "version": chosen.version,
+    }
 
 
 def sample_row(version: ModelVersion) -> list[float]:
@@ -195,7 +246,11 @@ class MetadataHandler:
         default = registry.versions(registry.default_name)[0]
         manifest = default.manifest
         sample = sample_row(default)
-        out = default.predict(to_array([sample]))
+        out = (
+            default.probe_answer  # asked at load: /metadata never waits for an upstream
+            if isinstance(default, RemoteModelVersion) and default.probe_answer is not None
+            else default.predict(to_array([sample]))
+        )
         # a regressor answers one value per row
         n_labels = 1 if manifest.is_regressor else len(manifest.labels)
         return {
@@ -207,7 +262,11 @@ class MetadataHandler:
             "prediction_sample": out.proba[0].tolist(),
             "outlier_type": "bool, float32",
             "outlier_structure": "(1,2)",
-            "outlier_sample": [bool(out.is_outlier[0]), float(out.outlier_score[0])],
+            "outlier_sample": (  # none from a remote version without a detector
+                [bool(out.is_outlier[0]), float(out.outlier_score[0])]
+                if len(out.outlier_score)
+                else [None, None]
+            ),
             "default_model": registry.default_name,
             "feature_names": manifest.feature_names,
             "labels": {str(i): label for i, label in enumerate(manifest.labels)},

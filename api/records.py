@@ -44,6 +44,7 @@ class RequestLog:
         "shadow_of",
         "started",
         "sticky",
+        "upstream_ms",
         "version",
     )
 
@@ -70,6 +71,8 @@ class RequestLog:
         self.inputs: list[list[float]] | None = None
         self.results: list[dict[str, Any]] | None = None
         self.inference_ms: float | None = None
+        self.upstream_ms: float | None = None
+        """A remote version's upstream call, in milliseconds (None for a local one)."""
         self.error: str | None = None
         self.seq: int | None = None
         """The record's seq, once reserved as the answer goes out (``RecordBuilder.reserve``)."""
@@ -123,6 +126,7 @@ class RecordBuilder:
             "results": log.results,
             "latency_ms": latency_ms,
             "inference_ms": log.inference_ms,
+            "upstream_ms": log.upstream_ms,
             "host": self.host,
             "pid": self.pid,
             "run_id": self.run_id,

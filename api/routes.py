@@ -85,7 +85,10 @@ async def predict_test(
     version: VersionQuery = None,
 ) -> Response:
     """``/predict`` on a sample row (the training means), to check the service end to end."""
-    return json_response(handler.predict_test(log, model, version))
+    answered = handler.predict_test(log, model, version)
+    if not isinstance(answered, dict):  # a remote version: await its upstream
+        answered = await answered
+    return json_response(answered)
 
 
 def fast_routes(services: Services) -> dict[str, Answer]:

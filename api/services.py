@@ -20,6 +20,7 @@ from api.registry.rows import Identity
 from api.registry.store import RegistryStore, wait_for_tables
 from api.runmark import RunMark
 from api.runtime.registry import ModelRouter, Registry
+from api.runtime.remote import RemoteOptions
 from api.settings import UNLOGGED_PATHS, ApiSettings
 from api.shadow import ShadowMirror
 from api.spool import SpoolWriter
@@ -52,12 +53,16 @@ class Services:
                 worker,
                 poll_interval=settings.registry_poll,
                 seed=settings.seed,
+                remote=RemoteOptions(settings.upstream_timeout, settings.upstream_probe),
             )
             self.registry = live
             self.admin = AdminHandler(self.store, live, settings.max_bundle_bytes)
         else:
             self.registry = Registry.from_directory(
-                settings.models_dir, weights=settings.weights or None, seed=settings.seed
+                settings.models_dir,
+                weights=settings.weights or None,
+                seed=settings.seed,
+                remote=RemoteOptions(settings.upstream_timeout, settings.upstream_probe),
             )
         limits = Limits(max_rows=settings.max_rows, max_batch_rows=settings.max_batch_rows)
         self.predictions = PredictionHandler(

@@ -87,6 +87,10 @@ class ApiSettings(PredlogSettings):
     """Largest bundle upload, in bytes (packed and unpacked)."""
     shadow_queue: int = Field(default=1000, ge=1)
     """Most request copies waiting for shadow versions; a copy beyond is dropped and counted."""
+    upstream_timeout: float = Field(default=2.0, gt=0, le=300)
+    """Seconds a remote version's upstream may take to answer before the caller gets 504."""
+    upstream_probe: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between health probes of each of a remote version's endpoints."""
 
     @field_validator("weights", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ PARTS = (
     "runtime",
     "api",
     "oip",
+    "remote",
     "registry",
     "shadow",
     "store",

@@ -48,10 +48,11 @@ class RowResult(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, g
     """A classifier's class probabilities, in label order; a regressor's one value."""
     label: str | None = None
     """The most probable class's label (a classifier's; None from a regressor)."""
-    outlier_score: Annotated[float, Meta(ge=0.0, le=1.0)]
-    """Outlier score in [0, 1]; higher is more unusual."""
-    is_outlier: bool
-    """Whether outlier_score reached the bundle's threshold."""
+    outlier_score: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    """Outlier score in [0, 1]; higher is more unusual (None: the version has no detector,
+    a remote version whose bundle brings none)."""
+    is_outlier: bool | None = None
+    """Whether outlier_score reached the bundle's threshold (None without a detector)."""
 
 
 class PredictionRecord(Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
@@ -88,6 +89,9 @@ class PredictionRecord(Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     """Server time from request arrival to response, in milliseconds."""
     inference_ms: NonNegative | None = None
     """Time spent in the model and the outlier detector, in milliseconds."""
+    upstream_ms: NonNegative | None = None
+    """A remote version's: the upstream call's time, in milliseconds (within inference_ms;
+    None for a local version)."""
     host: Annotated[str, Meta(max_length=255)]
     """Host name (pod name on Kubernetes) of the api process."""
     pid: Annotated[int, Meta(ge=0, le=2**31 - 1)]

@@ -317,6 +317,7 @@ def check_bundle(
                     f"{tolerance:g}"
                 )
         raw = served.manifest.detector
+        assert raw is not None, "training always writes a detector"
         ref = detector.decision_function(x.astype(np.float32).astype(np.float64))
         ref_score = unit_score(ref, raw.center, raw.slope)
         # predict (the combined graph, when there is one) and the detector file alone
@@ -361,12 +362,14 @@ def describe(bundle_dir: Path) -> str:
     """A few lines for people: where the bundle is, what it holds, its outlier threshold."""
     manifest = load_manifest(bundle_dir)
     kind = "regressor" if manifest.is_regressor else f"labels {manifest.labels}"
+    detector = manifest.detector
+    assert detector is not None, "training always writes a detector"
     lines = [
         f"{manifest.name}:{manifest.version} -> {bundle_dir}",
         f"  {manifest.description}",
         f"  features {manifest.feature_names}, {kind}",
-        f"  outlier threshold {manifest.outlier_threshold:.3f} ({manifest.detector.algorithm}, "
-        f"contamination {manifest.detector.contamination})",
+        f"  outlier threshold {manifest.outlier_threshold:.3f} ({detector.algorithm}, "
+        f"contamination {detector.contamination})",
     ]
     lines += [
         f"  {name:<14} {(bundle_dir / name).stat().st_size:>8} B  sha256 {digest[:16]}"

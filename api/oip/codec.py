@@ -44,9 +44,10 @@ class InferRequest:
 
 def output_names(manifest: BundleManifest) -> list[str]:
     """The outputs of a model, in the order they are answered."""
+    outlier = [OUTLIER_SCORE, IS_OUTLIER] if manifest.detector is not None else []
     if manifest.is_regressor:
-        return [PREDICTION, OUTLIER_SCORE, IS_OUTLIER]
-    return [PROBABILITIES, LABEL, OUTLIER_SCORE, IS_OUTLIER]
+        return [PREDICTION, *outlier]
+    return [PROBABILITIES, LABEL, *outlier]
 
 
 def read_header(body: bytes, header_length: int | None) -> tuple[dict[str, Any], bytes]:

@@ -60,7 +60,9 @@ class InferRoute:
                     raise HTTPException(405, headers={"Allow": "POST"})
                 header_length = _check_headers(scope, request_log, self._max_body)
                 body = await receive_body(receive, self._max_body)
-                reply = self.handler.infer(request_log, body, header_length, model, version)
+                answered = self.handler.infer(request_log, body, header_length, model, version)
+                # a remote version: await its upstream
+                reply = answered if isinstance(answered, Reply) else await answered
             except Exception as exc:
                 reply = failure(scope, request_log, exc)
             await send_reply(send, reply, request_log.job_id)

@@ -7,6 +7,7 @@ results, the metrics), so a call is routed and logged exactly like every other.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -15,7 +16,14 @@ import orjson
 from api.errors import InvalidInputError, ModelNotFoundError, ModelNotReadyError
 from api.exchange import Reply
 from api.handlers import PredictionHandler
-from api.oip.codec import output_names, read_header, read_request, request_id, write_response
+from api.oip.codec import (
+    InferRequest,
+    output_names,
+    read_header,
+    read_request,
+    request_id,
+    write_response,
+)
 from api.oip.schemas import IS_OUTLIER, LABEL, OUTLIER_SCORE, PREDICTION, PROBABILITIES
 from api.records import RequestLog
 from api.runtime.model import ModelVersion, OnnxModelVersion
@@ -101,9 +109,10 @@ class OipHandler:
         header_length: int | None,
         model: str,
         version: str | None,
-    ) -> Reply:
+    ) -> Reply | Coroutine[Any, Any, Reply]:
         """``POST /v2/models/{name}[/versions/{v}]/infer``: route as ``/predict`` does (the
-        path's version pins), check the tensors against the chosen version, predict."""
+        path's version pins), check the tensors against the chosen version, predict (a
+        remote version's answer: a coroutine that awaits its upstream)."""
         if len(model) > MAX_NAME or (version is not None and len(version) > MAX_NAME):
             raise InvalidInputError(
                 f"the model name or version is longer than {MAX_NAME} characters"
@@ -113,7 +122,19 @@ class OipHandler:
             log.request_id = request_id(payload)
         chosen = self.predictions.route(log, model, version)
         request = read_request(payload, tail, chosen.manifest, self.max_rows)
+        if chosen.remote:
+            return self._infer_remote(log, chosen, request)
         self.predictions.infer_rows(log, chosen, request.rows)
+        return self._reply(log, chosen, request)
+
+    async def _infer_remote(
+        self, log: RequestLog, chosen: ModelVersion, request: InferRequest
+    ) -> Reply:
+        await self.predictions.infer_remote(log, chosen, request.rows)
+        return self._reply(log, chosen, request)
+
+    @staticmethod
+    def _reply(log: RequestLog, chosen: ModelVersion, request: InferRequest) -> Reply:
         answer, length = write_response(request, chosen.manifest, log.results or [], log.job_id)
         if length is None:
             return Reply(200, answer)

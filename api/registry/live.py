@@ -29,6 +29,7 @@ from api.registry.store import RegistryStore
 from api.runtime.bundle import MANIFEST, BundleManifest, load_manifest
 from api.runtime.model import ModelVersion, OnnxModelVersion
 from api.runtime.registry import Registry, Shadow
+from api.runtime.remote import RemoteModelVersion, RemoteOptions
 from sidecar.record import Routing
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,15 @@ class LiveRegistry:
         *,
         poll_interval: float = 1.0,
         seed: int | None = None,
+        remote: RemoteOptions | None = None,
     ) -> None:
         self.store = store
         self.cache_dir = Path(cache_dir)
         self.worker = worker
         self.poll_interval = poll_interval
         self.seed = seed
+        self.remote = remote or RemoteOptions()
+        """How remote versions call their upstreams (timeout, probe interval)."""
         self.table: Registry | None = None
         """What requests are routed with; replaced whole, never changed in place."""
         self.generation = -1
@@ -144,7 +148,7 @@ class LiveRegistry:
         if key in self._failed:
             return None
         try:
-            version = OnnxModelVersion(self._materialize(row))
+            version = self._build(row)
             version.load()
             check_sample(version)
         except Exception as exc:
@@ -154,6 +158,14 @@ class LiveRegistry:
             return None
         self.store.log(row.model, row.version, "loaded", worker=self.worker)
         return version
+
+    def _build(self, row: VersionRow) -> ModelVersion:
+        """The version a row describes: ONNX here, or a remote one (its manifest says)."""
+        bundle_dir = self._materialize(row)
+        manifest = load_manifest(bundle_dir)
+        if manifest.remote is not None:
+            return RemoteModelVersion(manifest, bundle_dir, self.remote)
+        return OnnxModelVersion(bundle_dir, manifest)
 
     def _materialize(self, row: VersionRow) -> Path:
         """The version's bundle directory in the local cache, written from the store once."""
@@ -233,15 +245,23 @@ class LiveRegistry:
 def check_sample(version: ModelVersion) -> None:
     """Predict the bundle's sample rows once: a version that cannot answer never serves."""
     rows = version.manifest.sample_rows
-    if rows:
+    if rows and not version.remote:  # a remote version asked its upstreams as it loaded
         out = version.predict(np.asarray(rows[:16], dtype=np.float32))
         if len(out.outlier_score) != min(len(rows), 16):
             raise BundleError("the model answered a different number of rows than it was given")
 
 
-def load_checked(bundle_dir: Path) -> OnnxModelVersion:
-    """Load a bundle directory as a worker would (checksums, graph, sample rows)."""
-    version = OnnxModelVersion(bundle_dir, load_manifest(bundle_dir))
+def load_checked(bundle_dir: Path, remote: RemoteOptions | None = None) -> ModelVersion:
+    """Load a bundle directory as a worker would (checksums, graph, sample rows); a remote
+    one asks its upstreams a row, and is unloaded again (its probes stop)."""
+    manifest = load_manifest(bundle_dir)
+    version: ModelVersion
+    if manifest.remote is not None:
+        version = RemoteModelVersion(manifest, bundle_dir, remote)
+        version.load()
+        version.unload()
+        return version
+    version = OnnxModelVersion(bundle_dir, manifest)
     version.load()
     check_sample(version)
     return version

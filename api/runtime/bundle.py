@@ -16,13 +16,15 @@ import hashlib
 import itertools
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from api.errors import BundleError
 
 MANIFEST = "manifest.json"
+ENDPOINT = r"^https?://[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}(/[A-Za-z0-9._~\-/]*)?$"
+"""A remote endpoint's base URL: scheme, host, port, an optional path prefix."""
 SCHEMA_VERSION = 1
 
 
@@ -79,6 +81,26 @@ class DetectorSpec(BaseModel):
     """Steepness of that logistic map, in 1 / raw-score units."""
 
 
+class RemoteSpec(BaseModel):
+    """A remote version's backend: HTTP endpoints that serve the model (``predlog models
+    deploy --remote``); the bundle then brings no graph, and a detector only if it wants
+    one scored here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoints: list[Annotated[str, Field(pattern=ENDPOINT, max_length=256)]] = Field(
+        min_length=1, max_length=32
+    )
+    """Base URLs, ``http://host:port`` (a path prefix allowed), one per upstream server."""
+    protocol: Literal["oip", "predict"] = "oip"
+    """``oip``: Open Inference Protocol v2 (``/v2/models/{model}/infer``, health
+    ``/v2/health/ready``); ``predict``: the microservice pattern's ``/predict`` and ``/health``."""
+    model: str | None = Field(default=None, min_length=1, max_length=128)
+    """The model's name upstream (OIP's path); default: this version's model name."""
+    model_version: str | None = Field(default=None, min_length=1, max_length=128)
+    """The upstream version to call (OIP's ``/versions/{v}``); default: none named."""
+
+
 class BundleManifest(BaseModel):
     """``manifest.json``: what a bundle holds and what its files' checksums are."""
 
@@ -119,7 +141,11 @@ class BundleManifest(BaseModel):
     outlier_output: str | None = None
     """Graph output with the outlier flag, bool (n,), ``score >= outlier_threshold`` (only with
     ``score_output``); None: compared here."""
-    detector: DetectorSpec
+    detector: DetectorSpec | None = None
+    """The outlier detector; only a remote version may have none (its rows then carry no
+    outlier score)."""
+    remote: RemoteSpec | None = None
+    """Set for a remote version: the endpoints that answer instead of ``model_file``."""
     trained_with: dict[str, str] = Field(default_factory=dict)
     """Package versions the bundle was trained and exported with."""
     training_metrics: dict[str, float] = Field(default_factory=dict)
@@ -153,7 +179,11 @@ class BundleManifest(BaseModel):
             raise ValueError("a regressor has no labels (nor a label_output)")
         if not self.is_regressor and not self.labels:
             raise ValueError("a classifier needs labels")
-        required_files = [self.model_file, self.detector.file]
+        if self.detector is None and self.remote is None:
+            raise ValueError("a bundle served here needs a detector (only a remote one may not)")
+        required_files = [] if self.remote is not None else [self.model_file]
+        if self.detector is not None:
+            required_files.append(self.detector.file)
         if not self.is_regressor:
             required_files.append(self.labels_file)
         for required in required_files:

@@ -48,6 +48,10 @@ class ModelVersion:
     shutdown or when the version is retired.
     """
 
+    remote = False
+    """True for a version answered by upstream servers: the handlers then await ``acall``
+    on the event loop (or block in ``call`` on a thread) instead of calling ``predict``."""
+
     def __init__(self, manifest: BundleManifest) -> None:
         self.manifest = manifest
         self.name = manifest.name
@@ -77,6 +81,14 @@ class ModelVersion:
     def unload(self) -> None:
         """Called at shutdown or when the version is retired: release resources, clear ``ready``."""
         self.ready = False
+
+    def call(self, batch: F32) -> tuple[Output, float]:
+        """A remote version's blocking call from a thread: the output and the upstream's ms."""
+        raise NotImplementedError
+
+    async def acall(self, batch: F32) -> tuple[Output, float]:
+        """A remote version's call awaited on the event loop: the output and the upstream's ms."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}:{self.version} ready={self.ready}>"
@@ -210,7 +222,7 @@ class _Graph:
                 if not gap <= 1e-6:
                     raise BundleError(
                         f"{bundle_dir}: the graph's {manifest.score_output!r} differs by {gap} "
-                        f"from the detector file {manifest.detector.file!r}"
+                        f"from the detector file {manifest.detector and manifest.detector.file!r}"
                     )
             if not (out.is_outlier == (out.outlier_score >= self.threshold)).all():
                 raise BundleError(

@@ -198,6 +198,8 @@ def _array(params: dict[str, np.ndarray], key: str, shape: tuple[int | None, ...
 def load_scorer(bundle_dir: Path, manifest: BundleManifest) -> OutlierScorer:
     """The scorer for a bundle's detector file (npz parameters or an ONNX graph)."""
     spec = manifest.detector
+    if spec is None:
+        raise BundleError(f"{bundle_dir}: the manifest names no outlier detector")
     path = bundle_dir / spec.file
     if spec.kind == "onnx":
         return OnnxScorer(spec, path)

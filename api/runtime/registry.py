@@ -15,6 +15,7 @@ from typing import Protocol
 from api.errors import BundleError, ModelNotFoundError, ModelNotReadyError
 from api.runtime.bundle import find_bundles, load_manifest
 from api.runtime.model import ModelVersion, OnnxModelVersion
+from api.runtime.remote import RemoteModelVersion, RemoteOptions
 from sidecar.record import Routing
 
 
@@ -92,9 +93,14 @@ class Registry:
 
     @classmethod
     def from_directory(
-        cls, root: Path, weights: Mapping[str, float] | None = None, seed: int | None = None
+        cls,
+        root: Path,
+        weights: Mapping[str, float] | None = None,
+        seed: int | None = None,
+        remote: RemoteOptions | None = None,
     ) -> Registry:
-        """Every bundle under ``root/<name>/<version>/`` (checksums verified, not loaded yet)."""
+        """Every bundle under ``root/<name>/<version>/`` (checksums verified, not loaded yet);
+        a remote version's bundle (its manifest's ``remote``) calls its upstreams."""
         bundles = find_bundles(root)
         if not bundles:
             raise BundleError(f"no model bundles (<name>/<version>/manifest.json) under {root}")
@@ -106,7 +112,11 @@ class Registry:
                     f"{bundle_dir}: manifest says {manifest.name}/{manifest.version}, "
                     "the directory says otherwise"
                 )
-            versions.append(OnnxModelVersion(bundle_dir, manifest))
+            versions.append(
+                OnnxModelVersion(bundle_dir, manifest)
+                if manifest.remote is None
+                else RemoteModelVersion(manifest, bundle_dir, remote)
+            )
         return cls(versions, weights, seed)
 
     def load(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from api.registry.client import AdminClient, AdminClientSettings, AdminError
+from predlog.commands.remote import RemoteChoice, remote_options
 from predlog.options import option, settings_options
 
 _FORMAT = option(
@@ -64,8 +65,11 @@ def list_versions(admin: AdminClientSettings, model: str | None, fmt: str) -> No
         click.echo(_table(["worker", "pid", "generation", "seen"], workers))
 
 
-@command.command(help="Upload a bundle (directory, .tar.gz or .zip) and serve it everywhere.")
-@click.argument("bundle", type=click.Path(exists=True, path_type=Path))
+@command.command(
+    help="Upload a bundle (directory, .tar.gz or .zip) and serve it everywhere; with --remote, "
+    "a version that other servers answer (the bundle gives its manifest, and its detector)."
+)
+@click.argument("bundle", type=click.Path(exists=True, path_type=Path), required=False)
 @option(
     "--model", env="PREDLOG_MODELS_MODEL", help="Model name (default: the bundle's manifest says)."
 )
@@ -101,27 +105,30 @@ def list_versions(admin: AdminClientSettings, model: str | None, fmt: str) -> No
     default=None,
     help="The group of a new model (default: your key's); later versions stay in it.",
 )
+@remote_options
 @settings_options(AdminClientSettings, "admin")
 def deploy(
     admin: AdminClientSettings,
-    bundle: Path,
+    bundle: Path | None,
     model: str | None,
     weight: float,
     replace: bool,
     shadow: bool,
     shadow_fraction: float,
     group: str | None,
+    remote: RemoteChoice,
 ) -> None:
     if replace and shadow:
         raise click.UsageError("--replace and --shadow exclude each other")
-    name = model or _manifest_name(bundle)
     mode = "replace" if replace else "shadow" if shadow else "add"
-    row = _run(
-        lambda c: c.deploy(
-            name, bundle, mode=mode, weight=weight, shadow_fraction=shadow_fraction, group=group
-        ),
-        admin,
-    )
+    with remote.bundle(bundle, model) as upload:
+        name = model or _manifest_name(upload)
+        row = _run(
+            lambda c: c.deploy(
+                name, upload, mode=mode, weight=weight, shadow_fraction=shadow_fraction, group=group
+            ),
+            admin,
+        )
     click.echo(f"{row['model']} version {row['version']}: {row['state']}, weight {row['weight']:g}")
 
 

@@ -43,6 +43,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "max_outlier_score",
     "latency_ms",
     "inference_ms",
+    "upstream_ms",
     "host",
     "pid",
     "run_id",
@@ -70,7 +71,8 @@ def prediction_row(record: PredictionRecord, stored_at: datetime) -> dict[str, A
     results = record.results
     if results:
         row["results"] = [{name: getattr(r, name) for name in RESULT_FIELDS} for r in results]
-        row["max_outlier_score"] = max(r.outlier_score for r in results)
+        scores = [r.outlier_score for r in results if r.outlier_score is not None]
+        row["max_outlier_score"] = max(scores) if scores else None  # none: no detector
         row["is_outlier"] = any(r.is_outlier for r in results)
     else:
         row["results"] = None if results is None else []
@@ -104,7 +106,8 @@ def record_values(record: PredictionRecord, event_time: Any) -> tuple[Any, ...]:
     results = record.results
     if results:
         results_json: str | None = _json.encode(results).decode()
-        max_score: float | None = max([r.outlier_score for r in results])
+        scores = [r.outlier_score for r in results if r.outlier_score is not None]
+        max_score: float | None = max(scores) if scores else None  # none: no detector
         is_outlier = any([r.is_outlier for r in results])
     else:
         results_json = None if results is None else "[]"
@@ -129,6 +132,7 @@ def record_values(record: PredictionRecord, event_time: Any) -> tuple[Any, ...]:
         max_score,
         record.latency_ms,
         record.inference_ms,
+        record.upstream_ms,
         record.host,
         record.pid,
         record.run_id,
@@ -197,6 +201,7 @@ def unstorable(record: PredictionRecord, *, nul: bool = True) -> str | None:
         and 0 < r.seq <= _MAX_INT64
         and 0.0 <= r.event_time < MAX_EPOCH
         and (r.inference_ms is None or math.isfinite(r.inference_ms))
+        and (r.upstream_ms is None or math.isfinite(r.upstream_ms))
     ):
         if not nul:
             return None
@@ -219,6 +224,8 @@ def _problems(record: PredictionRecord, nul: bool) -> Iterator[str]:
         yield f"seq {record.seq} is out of range"
     if record.inference_ms is not None and not math.isfinite(record.inference_ms):
         yield "inference_ms is not finite"
+    if record.upstream_ms is not None and not math.isfinite(record.upstream_ms):
+        yield "upstream_ms is not finite"
     if nul:
         for name in _TEXT_FIELDS:
             value = getattr(record, name)

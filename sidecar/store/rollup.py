@@ -82,8 +82,10 @@ def aggregate(records: Iterable[PredictionRecord]) -> list[dict[str, Any]]:
             for result in results:
                 if result.is_outlier:
                     flagged += 1
-                bucket = int(result.outlier_score * SCORE_BUCKETS)
-                row[_SCORE0 + (bucket if bucket < _SCORE_TOP else _SCORE_TOP)] += 1
+                score = result.outlier_score
+                if score is not None:  # None: a version without a detector
+                    bucket = int(score * SCORE_BUCKETS)
+                    row[_SCORE0 + (bucket if bucket < _SCORE_TOP else _SCORE_TOP)] += 1
             if flagged:
                 row[_OUTLIER_REQUESTS] += 1
                 row[_OUTLIER_ROWS] += flagged
