@@ -15,7 +15,7 @@ from typing import Any
 
 from api.errors import BundleError
 from api.runtime.bundle import MANIFEST
-from training.bundle import TOLERANCE, BundleSpec, GraphIO, build_bundle, export_model
+from training.bundle import BundleSpec, GraphIO, build_bundle
 from training.detectors import DETECTORS, fit_detector
 from training.estimator import (
     EstimatorError,
@@ -25,8 +25,10 @@ from training.estimator import (
     load_estimator,
     training_metrics,
 )
+from training.export import export_model
 from training.onnxfile import GraphAnswers, GraphError, Task, graph_answers
 from training.tables import DataError, TrainingData, read_training_data
+from training.verify import TOLERANCE
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """What a model name or version may be: it becomes a directory and a URL path segment."""

@@ -1,54 +1,31 @@
 """Write a model bundle: a model's ONNX graph, a detector, labels, statistics, manifest.
 
 The layout and the manifest are what ``api.runtime.bundle`` reads (docs/models.md). Files
-are written deterministically (fixed ONNX opsets, no timestamps in the npz zip), the bundle
-is built in a hidden sibling directory, loaded once through the api's own runtime and
-compared with the scikit-learn model (when there is one), then renamed into place.
+are written deterministically (fixed ONNX opsets: ``export``; no timestamps in the npz zip:
+``contents``), the bundle is built in a hidden sibling directory, loaded once through the
+api's own runtime and compared with the scikit-learn model, when there is one (``verify``),
+then renamed into place.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import shutil
-import warnings
-import zipfile
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import onnx
-from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType
 
-from api.runtime.bundle import (
-    MANIFEST,
-    BundleManifest,
-    DetectorSpec,
-    FeatureStats,
-    load_manifest,
-    sha256_file,
-)
-from api.runtime.model import OnnxModelVersion
-from api.runtime.outlier import unit_score
+from api.runtime.bundle import MANIFEST, BundleManifest, DetectorSpec, load_manifest, sha256_file
+from training.contents import feature_stats, sample_rows, trained_with, write_json, write_npz
 from training.detectors import FittedDetector
+from training.export import OPSETS, default_opset, export_classifier
 from training.graphs import LABEL_OUTPUT, OUTLIER_OUTPUT, SCORE_OUTPUT, combined_model
+from training.verify import TOLERANCE, check_bundle
 
 F64 = npt.NDArray[np.float64]
-OPSETS = {"": 17, "ai.onnx.ml": 3}
-"""Pinned so that the exported graphs do not change with the converter's newest opset."""
-SAMPLE_ROWS = 200
-"""How many real training rows a bundle carries (``sample_rows`` in its manifest)."""
-HISTOGRAM_BINS = 10
-"""Reference histogram bins per feature (``bin_edges``, from training quantiles)."""
-TOLERANCE = 1e-4
-"""Largest gap allowed between the bundle's answers and the estimator's on the training rows:
-absolute for probabilities, relative to max(1, |value|) for a regressor's values."""
-TRAINED_WITH = ("numpy", "scikit-learn", "pyod", "skl2onnx", "onnx")
 
 
 @dataclass(frozen=True)
@@ -70,95 +47,6 @@ class GraphIO:
     input_name: str = "input"
     output_name: str = "probabilities"
     """A classifier's (n, n_labels) probabilities, or a regressor's (n, 1) values."""
-
-
-def export_classifier(classifier: Any, n_features: int) -> bytes:
-    """A fitted scikit-learn classifier as ONNX bytes: float32 ``input`` -> ``probabilities``."""
-    return export_model(classifier, n_features)
-
-
-def export_model(estimator: Any, n_features: int, regression: bool = False) -> bytes:
-    """A fitted scikit-learn estimator as ONNX bytes: float32 ``input`` -> ``probabilities``
-    (a classifier) or ``variable`` (a regressor's (n, 1) values)."""
-    with warnings.catch_warnings():
-        # skl2onnx reads SVC attributes that scikit-learn 1.9 marks as deprecated
-        warnings.simplefilter("ignore", FutureWarning)
-        onx = to_onnx(
-            estimator,
-            initial_types=[("input", FloatTensorType([None, n_features]))],
-            options=None if regression else {"zipmap": False},
-            target_opset=OPSETS,
-        )
-    data: bytes = onx.SerializeToString()
-    return data
-
-
-def write_npz(path: Path, arrays: dict[str, npt.NDArray[Any]]) -> None:
-    """Like ``np.savez`` but byte-for-byte reproducible (fixed zip timestamps, sorted names)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
-        for key in sorted(arrays):
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(arrays[key]), allow_pickle=False)
-            zf.writestr(
-                zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue()
-            )
-
-
-def write_json(path: Path, data: object) -> None:
-    """Indented JSON with a final newline."""
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def feature_stats(x: F64, names: list[str], bins: int = HISTOGRAM_BINS) -> list[FeatureStats]:
-    """Mean, population std, min, max and the reference histogram of every column."""
-    stats = []
-    for name, col in zip(names, x.T, strict=True):
-        edges = reference_edges(col, bins)
-        counts, _ = np.histogram(col, bins=np.asarray(edges))
-        stats.append(
-            FeatureStats(
-                name=name,
-                mean=float(col.mean()),
-                std=float(col.std()),
-                min=float(col.min()),
-                max=float(col.max()),
-                bin_edges=edges,
-                bin_counts=[int(c) for c in counts],
-            )
-        )
-    return stats
-
-
-def reference_edges(col: F64, bins: int = HISTOGRAM_BINS) -> list[float]:
-    """Up to ``bins`` + 1 increasing edges at the column's quantiles (so that the training rows
-    spread evenly); repeated quantiles of a discrete column merge; a constant column gets
-    one bin of width 1 around its value, as ``np.histogram`` would."""
-    edges = np.unique(np.quantile(col, np.linspace(0.0, 1.0, bins + 1)))
-    if len(edges) < 2:
-        edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
-    return [float(e) for e in edges]
-
-
-def sample_rows(x: F64, n: int = SAMPLE_ROWS) -> list[list[float]]:
-    """Up to ``n`` training rows, drawn without replacement with a fixed seed (reproducible).
-
-    Rounded to 6 decimals: the float32 training data widened to float64 would otherwise read
-    5.099999904632568 for 5.1.
-    """
-    if len(x) > n:
-        x = x[np.sort(np.random.default_rng(0).choice(len(x), size=n, replace=False))]
-    return np.round(x, 6).tolist()  # type: ignore[no-any-return]
-
-
-def trained_with() -> dict[str, str]:
-    """Versions of the packages that trained and exported the bundle."""
-    found = {}
-    for package in TRAINED_WITH:
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = "unknown"
-    return found
 
 
 def write_bundle(
@@ -282,68 +170,6 @@ def build_bundle(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return final, gap
-
-
-def default_opset(graph: bytes) -> int | None:
-    """The default-domain opset a serialized ONNX graph imports (None: it imports none)."""
-    model = onnx.load_model_from_string(graph)
-    return next((op.version for op in model.opset_import if op.domain in ("", "ai.onnx")), None)
-
-
-def check_bundle(
-    bundle_dir: Path,
-    x: F64,
-    detector: FittedDetector,
-    expected: F64 | None = None,
-    tolerance: float = TOLERANCE,
-) -> float | None:
-    """Load the bundle with the api's runtime and compare it with the estimator's answers
-    (``expected``, when given) and the pyod detector; returns the largest answer gap."""
-    served = OnnxModelVersion(bundle_dir, load_manifest(bundle_dir))
-    served.load()
-    try:
-        out = served.predict(x.astype(np.float32))
-        gap = None
-        if expected is not None:
-            gaps = _gaps(served.manifest, out.proba, expected)
-            gap = float(gaps.max())
-            if not gap <= tolerance:
-                what = "values" if served.manifest.is_regressor else "probabilities"
-                row = int(np.argmax(gaps))
-                raise RuntimeError(
-                    f"{bundle_dir}: the ONNX graph's {what} differ from the estimator's by up "
-                    f"to {gap:.3g} (training row {row}: ONNX {out.proba[row].tolist()}, "
-                    f"estimator {np.asarray(expected)[row].tolist()}), more than the tolerance "
-                    f"{tolerance:g}"
-                )
-        raw = served.manifest.detector
-        assert raw is not None, "training always writes a detector"
-        ref = detector.decision_function(x.astype(np.float32).astype(np.float64))
-        ref_score = unit_score(ref, raw.center, raw.slope)
-        # predict (the combined graph, when there is one) and the detector file alone
-        for scores in (out.outlier_score, served.score_outliers(x.astype(np.float32))):
-            score_gap = float(np.abs(scores - ref_score).max())
-            if score_gap > 1e-6:
-                raise RuntimeError(f"{bundle_dir}: outlier scores differ by {score_gap} from pyod")
-        if (
-            not served.manifest.is_regressor
-            and not (out.label_index == out.proba.argmax(axis=1)).all()
-        ):
-            raise RuntimeError(f"{bundle_dir}: label_index is not the most probable class")
-    finally:
-        served.unload()
-    return gap
-
-
-def _gaps(manifest: BundleManifest, served: npt.NDArray[Any], expected: F64) -> F64:
-    """Per row, how far the bundle's answer is from the estimator's (see TOLERANCE)."""
-    served64 = np.asarray(served, dtype=np.float64)
-    reference = np.asarray(expected, dtype=np.float64).reshape(served64.shape)
-    diff = np.abs(served64 - reference)
-    if manifest.is_regressor:
-        diff = diff / np.maximum(1.0, np.abs(reference))
-    out: F64 = diff.max(axis=1)
-    return out
 
 
 def _replace_dir(src: Path, dst: Path) -> None:

@@ -8,7 +8,8 @@ import click
 
 from predlog.options import option
 from training.author import AuthorError, bundle_model
-from training.bundle import TOLERANCE, describe
+from training.bundle import describe
+from training.verify import TOLERANCE
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 

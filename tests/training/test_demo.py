@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from api.runtime import OnnxModelVersion, load_manifest
 from api.runtime.outlier import unit_score
 from predlog.commands.train import command as train_command
-from training.bundle import SAMPLE_ROWS, BundleSpec, sample_rows, write_bundle
+from training.bundle import BundleSpec, write_bundle
+from training.contents import SAMPLE_ROWS, sample_rows
 from training.demo import demo_models, iris_data, train_demo_bundles
 from training.detectors import fit_knn
 
