@@ -95,15 +95,15 @@ def test_versions_summary_and_share(filled_store: FilledStore, read_engine: Engi
     assert len(stats.series) == 60 * 3
     assert (stats.series.groupby(["model", "version"])["requests"].sum() == [5, 30, 12]).all()
     # per version over time: error and outlier rates and p95, gaps where it had no requests
-    series = stats.series.set_index(["model", "version"])
-    v2 = series.loc[("iris", "2")]
-    idle = v2["requests"] == 0
-    assert v2.loc[idle, ["error_rate", "outlier_rate", "p95_ms"]].isna().all().all()
-    assert (v2.loc[~idle, "error_rate"] * v2.loc[~idle, "requests"]).sum() == pytest.approx(2)
-    v1_series = series.loc[("iris", "1")]
-    outliers = (v1_series["outlier_rate"] * v1_series["requests"]).sum()
-    assert outliers == pytest.approx(3)
-    assert v1_series.loc[v1_series["requests"] > 0, "p95_ms"].notna().all()
+    series = stats.series
+    v2 = series[(series["model"] == "iris") & (series["version"] == "2")]
+    idle = v2[v2["requests"] == 0]
+    busy = v2[v2["requests"] > 0]
+    assert idle[["error_rate", "outlier_rate", "p95_ms"]].isna().all().all()
+    assert (busy["error_rate"] * busy["requests"]).sum() == pytest.approx(2)
+    first = series[(series["model"] == "iris") & (series["version"] == "1")]
+    assert (first["outlier_rate"] * first["requests"]).sum() == pytest.approx(3)
+    assert first[first["requests"] > 0]["p95_ms"].notna().all()
 
 
 def test_outliers_count_every_scored_row(filled_store: FilledStore, read_engine: Engine) -> None:
