@@ -67,7 +67,12 @@ def show_record(ctx: PageContext, record: dict[str, Any], index: int) -> None:
     row[1].metric("Latency", fmt.ms(record["latency_ms"]))
     row[2].metric("Inference", fmt.ms(record["inference_ms"]))
     row[3].metric("Model", fmt.model_label(record["model"] or "", record["version"]))
-    row[4].metric("Outlier", "yes" if record["is_outlier"] else "no")
+    no_detector = bool(record["results"]) and record["max_outlier_score"] is None
+    row[4].metric(
+        "Outlier", "yes" if record["is_outlier"] else "none scored" if no_detector else "no"
+    )
+    if record.get("upstream_ms") is not None:  # a remote version: the upstream's share
+        st.caption(f"Upstream call {fmt.ms(record['upstream_ms'])} of the inference time")
     if record["error"]:
         st.error(f"Error: {record['error']}")
     bundle = cache.bundles(str(ctx.settings.models_dir)).get(
