@@ -26,6 +26,11 @@ awaits the upstream and gives the body."""
 Shape = Callable[[RequestLog, ModelVersion], dict[str, Any]]
 
 
+async def resolved(answered: Answered) -> dict[str, Any]:
+    """The body of ``answered``, awaiting a remote version's upstream if need be."""
+    return answered if isinstance(answered, dict) else await answered
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """Row limits per endpoint family."""

@@ -24,11 +24,12 @@ import orjson
 from api import stats
 from api.errors import InvalidInputError, ServiceError
 from api.exchange import error_shape
-from api.handlers import PredictionHandler
+from api.handlers import Answered, PredictionHandler
 from api.inputs import FLOAT32_MAX, decode, rows_of
 from api.job_ids import new_job_id
 from api.metrics import ApiMetrics
 from api.records import RequestLog
+from api.runtime.model import ModelVersion
 from api.schemas import MAX_NAME
 
 FAN_OUT = "/predict/all"
@@ -111,7 +112,7 @@ class LegacyHandler:
             registry.versions(name)  # an unknown name: 404 before any model runs
         return names
 
-    def console(self, log: RequestLog, body: bytes, model: str, version: str) -> dict[str, Any]:
+    def console(self, log: RequestLog, body: bytes, model: str, version: str) -> Answered:
         """The console's call: instances of ``feature_num`` features, dense or libsvm."""
         payload = decode(body)
         if type(payload) is not dict:
@@ -137,15 +138,19 @@ class LegacyHandler:
             rows = rows_of({"data": insts}, width, self.max_rows, log.endpoint)
         else:
             rows = [_libsvm(i, inst, width) for i, inst in enumerate(insts)]
-        self.predictions.infer_rows(log, chosen, rows)
-        return {
-            "message": "SUCCESS",
-            "code": 0,
-            "data": {"insts": log.results},
-            "job_id": log.job_id,
-            "model": chosen.name,
-            "version": chosen.version,
-        }
+        return self.predictions.answer(log, chosen, rows, _console_answer)
+
+
+def _console_answer(log: RequestLog, chosen: ModelVersion) -> dict[str, Any]:
+    """The console's success answer."""
+    return {
+        "message": "SUCCESS",
+        "code": 0,
+        "data": {"insts": log.results},
+        "job_id": log.job_id,
+        "model": chosen.name,
+        "version": chosen.version,
+    }
 
 
 def elb_healthcheck(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PredictionsDep, RequestLogDep, ServicesDep, SettingsDep
+from api.handlers import resolved
 from api.http import json_response, read_body
 from api.legacy import MAX_MODELS, LegacyHandler, elb_healthcheck
 from api.schemas import (
@@ -102,7 +103,7 @@ async def get_test(
     version: VersionQuery = None,
 ) -> Response:
     """The horizontal-microservice pattern's test call: ``/predict`` on a sample row."""
-    return json_response(handler.predict_test(log, model, version))
+    return json_response(await resolved(handler.predict_test(log, model, version)))
 
 
 @router.post(
@@ -121,7 +122,7 @@ async def post_test(
 ) -> Response:
     """The pattern's test call with rows of one's own: ``POST /predict``."""
     body = await read_body(request.receive, log, settings.max_body_bytes)
-    return json_response(handler.predict(log, body, model, version))
+    return json_response(await resolved(handler.predict(log, body, model, version)))
 
 
 @router.post("/predict/all", responses=ERRORS, openapi_extra=_body(FanOutRequest))
@@ -161,7 +162,7 @@ async def console(
 ) -> Response:
     """The model-service console's call on one model version (pinned)."""
     body = await read_body(request.receive, log, settings.max_body_bytes)
-    return json_response(handler.console(log, body, model, version))
+    return json_response(await resolved(handler.console(log, body, model, version)))
 
 
 def install(app: FastAPI) -> None:

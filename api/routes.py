@@ -28,6 +28,7 @@ from api.deps import (
 from api.errors import ShuttingDownError
 from api.fastpath import Answer
 from api.feedback import FEEDBACK_BODY, FEEDBACK_ERRORS, FeedbackResponse
+from api.handlers import resolved
 from api.http import json_response, read_body
 from api.schemas import (
     ERRORS,
@@ -85,10 +86,7 @@ async def predict_test(
     version: VersionQuery = None,
 ) -> Response:
     """``/predict`` on a sample row (the training means), to check the service end to end."""
-    answered = handler.predict_test(log, model, version)
-    if not isinstance(answered, dict):  # a remote version: await its upstream
-        answered = await answered
-    return json_response(answered)
+    return json_response(await resolved(handler.predict_test(log, model, version)))
 
 
 def fast_routes(services: Services) -> dict[str, Answer]:

@@ -241,3 +241,28 @@ def test_weights_pins_and_shadows_reach_remote_versions(
     assert [(c["status"], c["error"]) for c in copies] == [(200, None)] * 2
     assert all(c["upstream_ms"] > 0 for c in copies)
     assert all(c["version"] == "shadow" for c in copies)
+
+
+def test_the_legacy_call_shapes_reach_a_remote_version_but_the_fan_out(
+    upstreams: tuple[PredlogUpstream, PredlogUpstream],
+    models_dir: Path,
+    settings: ApiSettings,
+    receiver: ForwardReceiver,
+) -> None:
+    a, _ = upstreams
+    remote = _remote(models_dir, [a.url], "r")
+    with _app(settings, Registry([remote], seed=1)) as client:
+        get_test = client.get("/predict/get/test")
+        post_test = client.post("/predict/post/test", json={"data": [ROW]})
+        console = client.post(
+            "/predict/iris/r", json={"type": "dense", "feature_num": 4, "data": {"insts": [ROW]}}
+        )
+        fan_out = client.post("/predict/all", json={"data": [ROW]})
+    for answer in (get_test, post_test, console):
+        assert answer.status_code == 200, answer.text
+    assert console.json()["code"] == 0
+    assert console.json()["data"]["insts"][0]["outlier_score"] is None
+    assert fan_out.status_code == 501  # not on the event loop's inline path: said so
+    assert "is remote" in fan_out.json()["error"]["message"]
+    records = {r["job_id"]: r for r in _records(receiver, 4)}
+    assert records[console.json()["job_id"]]["upstream_ms"] > 0
