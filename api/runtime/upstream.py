@@ -30,9 +30,9 @@ _MAX_ANSWER = 64 << 20
 """Largest upstream answer read, in bytes."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Endpoint:
-    """One upstream server and what predlog knows of it."""
+    """One upstream server and what predlog knows of it (compared by identity)."""
 
     url: str
     host: str

@@ -19,6 +19,7 @@ from api.app import create_app
 from api.runtime.model import OnnxModelVersion
 from api.runtime.registry import Registry, Shadow
 from api.runtime.remote import RemoteModelVersion, RemoteOptions
+from api.runtime.upstream import Upstreams
 from api.settings import ApiSettings
 from tests.api.fixtures import AppClient, ForwardReceiver
 from tests.api.remote.upstream import PredlogUpstream, remote_manifest
@@ -186,6 +187,7 @@ def test_a_hung_upstream_answers_504_and_its_error_502_both_logged(
         finally:
             a.resume()
         after = client.post("/predict?version=slow", json={"data": [ROW]})
+        counted = client.get("/metrics").text
     assert error.status_code == 502, error.text
     assert "answered 404" in error.json()["error"]["message"]
     assert infer.status_code == 502
@@ -193,16 +195,20 @@ def test_a_hung_upstream_answers_504_and_its_error_502_both_logged(
     assert hung.status_code == 504, hung.text
     assert "did not answer within 0.5 s" in hung.json()["error"]["message"]
     assert after.status_code == 200
+    for status in ("502", "504"):  # counted with the other answers, by status
+        assert any(
+            line.startswith("predlog_api_requests_total") and f'status="{status}"' in line
+            for line in counted.splitlines()
+        )
     records = {r["job_id"]: r for r in _records(receiver, 4)}
-    assert records[error.json()["error"]["message"] and error.headers["x-job-id"]]["status"] == 502
+    assert records[error.headers["x-job-id"]]["status"] == 502
     assert records[hung.headers["x-job-id"]]["status"] == 504
     assert "did not answer" in records[hung.headers["x-job-id"]]["error"]
 
 
 def _load_without_check(version: RemoteModelVersion) -> None:
-    """Load a version whose upstream answers every call an error (the probe passes)."""
-    from api.runtime.upstream import Upstreams
-
+    """Load a version whose upstream answers every call an error (its probe passes, its
+    load check would not)."""
     version.upstreams = Upstreams(
         version.spec.endpoints, "/v2/health/ready", timeout=2.0, probe_interval=60.0
     )
