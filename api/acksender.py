@@ -1,7 +1,8 @@
-"""fluent-logger's sender with the forward protocol's acks: nothing sent is forgotten unacked.
+"""fluent-logger's acking sender, kept whole: one subclass; send, ack and resend share its state.
 
-Each ``emit_many`` call is one chunk: its events as plain Message-mode entries, the last
-one carrying the option ``{"chunk": id}`` (``[tag, time, record, {"chunk": id}]``). The
+It speaks the forward protocol's acks: nothing sent is forgotten unacked. Each
+``emit_many`` call is one chunk: its events as plain Message-mode entries, the last one
+carrying the option ``{"chunk": id}`` (``[tag, time, record, {"chunk": id}]``). The
 receiver answers ``{"ack": id}`` once the chunk is safe (the sidecar: fsynced into its
 spool). A receiver handles one connection's messages in order, so the ack of a chunk's
 last entry covers the whole chunk; every entry but the last stays the plain, three-element
