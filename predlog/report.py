@@ -60,7 +60,7 @@ def _iso(when: datetime) -> str:
 def _flat(stored: StoredPrediction) -> dict[str, Any]:
     record = stored.record
     wire = record.to_wire()
-    scores = [r.outlier_score for r in record.results or ()]
+    scores = [r.outlier_score for r in record.results or () if r.outlier_score is not None]
     wire.update(
         event_time=_iso(datetime.fromtimestamp(record.event_time, UTC)),
         stored_at=_iso(stored.stored_at),

@@ -28,6 +28,7 @@ def handler(registry: Registry) -> PredictionHandler:
 def test_predict_fills_the_request_log(handler: PredictionHandler) -> None:
     log = RequestLog("job-1", "POST", "/predict")
     body = handler.predict(log, b'{"data": [[9, 1, 1, 1]]}', None, "2")
+    assert isinstance(body, dict)  # a local version answers at once (a remote one: awaitable)
     assert body["prediction"] == pytest.approx(FIXED_PROBA)
     assert (log.model, log.version, log.routing) == ("iris", "2", "pinned")
     assert log.inputs == [[9, 1, 1, 1]]

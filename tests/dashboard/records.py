@@ -122,7 +122,7 @@ def expected(records: list[PredictionRecord], since: float) -> Expected:
         errors=sum(r.status >= 400 for r in chosen),
         outlier_requests=sum(r.is_outlier for r in chosen),
         rows=sum(len(r.inputs) if r.inputs is not None else len(r.results or ()) for r in chosen),
-        outlier_rows=sum(x.is_outlier for r in chosen for x in r.results or ()),
+        outlier_rows=sum(bool(x.is_outlier) for r in chosen for x in r.results or ()),
         latencies=[r.latency_ms for r in chosen],
     )
 

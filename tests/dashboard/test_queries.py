@@ -115,6 +115,7 @@ def test_outliers_count_every_scored_row(filled_store: FilledStore, read_engine:
         if record.event_time < window.start.timestamp():
             continue
         for row in record.results or ():
+            assert row.outlier_score is not None  # every known record is scored
             key = (record.model or "", record.version or "", score_bucket(row.outlier_score) / 20)
             want[key] = want.get(key, 0) + 1
     got = {

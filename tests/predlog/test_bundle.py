@@ -27,6 +27,7 @@ def test_bundle_writes_and_says_what_it_checked(clf: Authoring, tmp_path: Path) 
     assert "checked: the bundle's probabilities agree with the estimator's" in result.output
     assert "training accuracy 0.9" in result.output
     manifest = load_manifest(out)
+    assert manifest.detector is not None
     assert manifest.detector.algorithm == "pyod.models.mcd.MCD"
     assert manifest.labels == ["setosa", "versicolor", "virginica"]
 

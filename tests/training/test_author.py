@@ -69,6 +69,7 @@ def test_a_regressor_becomes_a_bundle_without_labels(reg: Authoring, tmp_path: P
     assert authored.task == manifest.task == "regression"
     assert (manifest.labels, manifest.label_output) == ([], None)
     assert set(manifest.files) == {"model.onnx", "detector.npz"}  # no labels.json
+    assert manifest.detector is not None
     assert manifest.detector.kind == "hbos"
     assert manifest.score_output is None  # hbos scores from its npz, beside the graph
     predicted = reg.estimator.predict(reg.x)
@@ -284,6 +285,7 @@ def test_parquet_training_data(reg: Authoring, tmp_path: Path) -> None:
     bundle_model(out, "diabetes", "1", path, model=reg.model, target="target", detector="mcd")
     manifest = load_manifest(out)
     assert manifest.feature_names == reg.feature_names
+    assert manifest.detector is not None
     assert manifest.detector.kind == "mahalanobis"
     assert "r2" in manifest.training_metrics
 

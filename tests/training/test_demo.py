@@ -97,6 +97,7 @@ def test_onnx_matches_sklearn_and_pyod(trained: Path) -> None:
         assert (out.label_index == classifier.predict(rows.astype(np.float64))).all()
         assert (out.label_index[: len(y)] == y).mean() > 0.95
         raw = served.manifest.detector
+        assert raw is not None
         expected_raw = detector.decision_function(rows.astype(np.float64))
         served_raw = served._scorer.raw(rows)  # type: ignore[union-attr]
         np.testing.assert_allclose(served_raw, expected_raw, rtol=1e-6, atol=1e-6)
@@ -229,6 +230,7 @@ def test_knn_graphs_match_pyod(tmp_path: Path, method: str, k: int) -> None:
         spec = BundleSpec("knn", f"{method}-{k}-{fmt}", "", ["a", "b", "c", "d"], labels)
         bundle = write_bundle(tmp_path, spec, x, classifier, detector, detector_format=fmt)
         served = OnnxModelVersion(bundle)
+        assert served.manifest.detector is not None
         assert served.manifest.detector.kind == ("onnx" if fmt == "onnx" else "knn")
         served.load()
         np.testing.assert_allclose(served.predict(rows).outlier_score, expected, atol=1e-7)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from api.app import create_app
+from api.exchange import Reply
 from api.oip.handler import OipHandler
 from api.records import RequestLog
 from api.runtime.model import F32, NO_LABELS
@@ -234,6 +235,7 @@ def test_the_handler_without_http(client: AppClient) -> None:
     handler: OipHandler = client.app.state.oip
     log = RequestLog("job-1", "POST", "/v2/models/iris/versions/1/infer")
     reply = handler.infer(log, orjson.dumps(INFER), None, "iris", "1")
+    assert isinstance(reply, Reply)  # a local version answers at once (a remote one: awaitable)
     assert reply.status == 200
     assert orjson.loads(reply.body)["id"] == "job-1"
     assert (log.model, log.version, log.routing, log.inputs) == ("iris", "1", "pinned", [ROW])

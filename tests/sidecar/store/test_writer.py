@@ -86,7 +86,7 @@ def test_columns_summarise_the_record(engine: Engine) -> None:
         1, n_rows=2, results=None, inputs=[[1.0, 2.0, 3.0, 4.0], [9.0, 9.0, 9.0, 9.0]]
     )
     outlier = replace(outlier, results=make_record(2, n_rows=2).results)
-    scores = [r.outlier_score for r in outlier.results or ()]
+    scores = [r.outlier_score for r in outlier.results or () if r.outlier_score is not None]
     clock = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     StoreWriter(engine, clock=lambda: clock).write([outlier, error_record(3)])
     rows = {row["job_id"]: row for row in table_rows(engine, predictions)}
@@ -159,11 +159,12 @@ def expected_rollups(records: list[PredictionRecord]) -> dict[tuple[Any, ...], d
         row["requests"] += 1
         row["errors"] += int(r.status >= 400)
         row["rows"] += len(r.inputs or results)
-        row["outlier_rows"] += sum(x.is_outlier for x in results)
+        row["outlier_rows"] += sum(bool(x.is_outlier) for x in results)
         row["outlier_requests"] += int(any(x.is_outlier for x in results))
         row[LATENCY_COLUMNS[latency_bucket(r.latency_ms)]] += 1
         for x in results:
-            row[SCORE_COLUMNS[score_bucket(x.outlier_score)]] += 1
+            if x.outlier_score is not None:
+                row[SCORE_COLUMNS[score_bucket(x.outlier_score)]] += 1
         row.setdefault("latencies", []).append(r.latency_ms)
     return expected
 
