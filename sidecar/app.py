@@ -114,7 +114,7 @@ class Sidecar:
         if self.forwarder is not None:
             self.forwarder.start()
         self.port = await self.server.start(s.host, s.port)
-        self.http_port = await self.http.start(s.host, s.http_port)
+        self.http_port = await self.http.start(s.http_host, s.http_port)
         self._tasks = [
             asyncio.create_task(self._every(0.1, self._housekeeping)),
             asyncio.create_task(self._every(s.api_spool_interval, self._ingest_api_spool)),

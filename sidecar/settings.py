@@ -29,6 +29,8 @@ class SidecarSettings(PredlogSettings):
     """Forward-protocol TCP port of the sidecar (0 picks a free one)."""
     http_port: int = Field(default=24225, ge=0, le=65535)
     """Port of the sidecar's /healthz and /metrics (0 picks a free one)."""
+    http_host: str = "127.0.0.1"
+    """Address /healthz and /metrics bind (0.0.0.0: Prometheus may scrape them; the pod's)."""
     store_url: str = Field(
         default=DEFAULT_STORE_URL, validation_alias=shared("STORE_URL", "SIDECAR")
     )

@@ -27,6 +27,8 @@ from tests.deploy.kube import BIN, KUBECTL, NAMESPACE, ROOT
 RULES = ROOT / "manifests" / "prometheus" / "predlog-rules.yaml"
 RULE_TESTS = ROOT / "tests" / "deploy" / "prometheus" / "predlog-rules.test.yaml"
 OVERLAY = ROOT / "manifests" / "overlays" / "monitoring"
+OPERATOR_KINDS = {"PrometheusRule", "PodMonitor"}
+"""The Prometheus Operator's kinds (CRDs kubernetes-validate does not know)."""
 DURATION = re.compile(
     r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"
 )
@@ -88,12 +90,38 @@ def test_the_overlay_ships_the_same_rules_as_a_prometheus_rule(tmp_path: Path) -
             assert all(isinstance(v, str) for v in each.get("annotations", {}).values())
 
     others = tmp_path / "others.yaml"
-    others.write_text(yaml.safe_dump_all([o for o in objects if o["kind"] != "PrometheusRule"]))
+    others.write_text(yaml.safe_dump_all([o for o in objects if o["kind"] not in OPERATOR_KINDS]))
     result = subprocess.run(
         [str(BIN / "kubernetes-validate"), "--strict", "--quiet", str(others)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_can_scrape_both_metrics_endpoints(tmp_path: Path) -> None:
+    objects = rendered(tmp_path)
+    (monitor,) = [o for o in objects if o["kind"] == "PodMonitor"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["metadata"]["namespace"] == NAMESPACE
+    (api,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "api"]
+    pod = api["spec"]["template"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    containers = [*pod["spec"]["containers"], *pod["spec"].get("initContainers", [])]
+    ports = {p["name"]: p["containerPort"] for c in containers for p in c.get("ports", [])}
+    scraped = {e["port"]: e["path"] for e in monitor["spec"]["podMetricsEndpoints"]}
+    assert scraped == {"http": "/metrics", "sidecar-http": "/metrics"}
+    assert set(scraped) <= set(ports)
+    # the sidecar's /metrics listens on the pod's address (its forward port stays on loopback)
+    (sidecar,) = [c for c in containers if c["name"] == "sidecar"]
+    assert "--http-host=0.0.0.0" in sidecar["command"]
+    assert "--host=127.0.0.1" in sidecar["command"]
+    # and a NetworkPolicy lets the monitoring namespace reach it, nothing else
+    (policy,) = [o for o in objects if o["metadata"]["name"] == "api-metrics-scrape"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": ports["sidecar-http"]}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"predlog.io/monitoring": "true"}}}
+    ]
 
 
 def test_the_rules_use_only_metrics_the_sidecar_exports() -> None:
