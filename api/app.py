@@ -55,6 +55,7 @@ def create_app(settings: ApiSettings | None = None, *, registry: Registry | None
                 services.finish,
                 services.settings.max_body_bytes,
                 services.settings.sticky_header,
+                services.reserve,
             )
         ],
         title="predlog api",

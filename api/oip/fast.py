@@ -27,16 +27,24 @@ _PATH = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 _MEDIA = ("application/json", "application/octet-stream")
 
 Finish = Callable[[RequestLog, int, str, float], None]
+Reserve = Callable[[RequestLog], None]
+"""Reserves a request's record seq just before its answer is written (``Services.reserve``)."""
 
 
 class InferRoute:
     """The infer route, for ``PredlogApi.pattern_routes``."""
 
     def __init__(
-        self, handler: OipHandler, finish: Finish, max_body: int, sticky_header: str | None
+        self,
+        handler: OipHandler,
+        finish: Finish,
+        max_body: int,
+        sticky_header: str | None,
+        reserve: Reserve | None = None,
     ) -> None:
         self.handler = handler
         self._finish = finish
+        self._reserve = reserve
         self._max_body = max_body
         self._sticky = (sticky_header or "").lower().encode("latin-1")
 
@@ -65,6 +73,8 @@ class InferRoute:
                 reply = answered if isinstance(answered, Reply) else await answered
             except Exception as exc:
                 reply = failure(scope, request_log, exc)
+            if self._reserve is not None:  # a worker killed now leaves a counted gap
+                self._reserve(request_log)
             await send_reply(send, reply, request_log.job_id)
         finally:
             endpoint = INFER if version is None else INFER_VERSION
