@@ -23,6 +23,10 @@ REGISTRY = {
     "sidecar.store.histogram",
     "sidecar.store.jsontext",
     "sidecar.store.schema",
+    "sidecar.store.schema_base",  # the schema's rooms, on its one MetaData
+    "sidecar.store.schema_drift",
+    "sidecar.store.schema_feedback",
+    "sidecar.store.schema_registry",
 }
 """What the api's model registry (``api.registry``) loads too: the tables and the engine."""
 
