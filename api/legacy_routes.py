@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import PredictionsDep, RequestLogDep, ServicesDep, SettingsDep
 from api.handlers import resolved
@@ -132,7 +133,8 @@ async def predict_all(
     """Every model (or ``models``) on the rows: ``{"<model>": {"prediction": [...], ...}}``;
     one record per model, all with the request's id."""
     body = await read_body(request.receive, log, settings.max_body_bytes)
-    return json_response(handler.predict_all(log, body))
+    # On a thread: each model is asked in turn, and a remote version's call blocks its thread.
+    return json_response(await run_in_threadpool(handler.predict_all, log, body))
 
 
 @router.get("/elb-healthcheck")

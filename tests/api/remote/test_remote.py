@@ -249,7 +249,7 @@ def test_weights_pins_and_shadows_reach_remote_versions(
     assert all(c["version"] == "shadow" for c in copies)
 
 
-def test_the_legacy_call_shapes_reach_a_remote_version_but_the_fan_out(
+def test_the_legacy_call_shapes_reach_a_remote_version(
     upstreams: tuple[PredlogUpstream, PredlogUpstream],
     models_dir: Path,
     settings: ApiSettings,
@@ -264,11 +264,13 @@ def test_the_legacy_call_shapes_reach_a_remote_version_but_the_fan_out(
             "/predict/iris/r", json={"type": "dense", "feature_num": 4, "data": {"insts": [ROW]}}
         )
         fan_out = client.post("/predict/all", json={"data": [ROW]})
-    for answer in (get_test, post_test, console):
+    for answer in (get_test, post_test, console, fan_out):
         assert answer.status_code == 200, answer.text
     assert console.json()["code"] == 0
     assert console.json()["data"]["insts"][0]["outlier_score"] is None
-    assert fan_out.status_code == 501  # not on the event loop's inline path: said so
-    assert "is remote" in fan_out.json()["error"]["message"]
+    fanned = fan_out.json()["iris"]
+    assert fanned["version"] == "r"
+    assert fanned["prediction"] == pytest.approx(post_test.json()["prediction"])
     records = {r["job_id"]: r for r in _records(receiver, 4)}
     assert records[console.json()["job_id"]]["upstream_ms"] > 0
+    assert records[fanned["job_id"]]["upstream_ms"] > 0
