@@ -168,6 +168,7 @@ def generate_day(
         "max_outlier_score": max_score,
         "latency_ms": latency,
         "inference_ms": np.where(scored, np.round(latency * 0.4, 3), np.nan),
+        "upstream_ms": [None] * n,  # the fill's versions are local (no upstream call)
         "host": np.array(HOSTS)[host_index],
         "pid": np.array(PIDS)[pid_index],
         "run_id": [run_id(int(i)) for i in host_index * len(PIDS) + pid_index],

@@ -70,6 +70,7 @@ def test_query_job_id_table_and_json(
     data = json.loads(as_json.output)
     assert data.pop("stored_at").endswith("Z")
     assert data.pop("event_time_utc").endswith("Z")
+    assert data.pop("feedback") == []  # the truth beside the prediction: none came yet
     assert validate_record(data) == record
 
 
