@@ -6,7 +6,8 @@ Aggregates read the per-minute rollups only, so their cost grows with the window
 minutes, not with the number of requests; per-request lookups use the predictions
 indexes with a LIMIT. One module per kind of data: ``store`` (whether there is anything
 to show, filter choices, integrity), ``traffic`` (Overview and Versions), ``outliers``,
-``requests`` (listings and the job lookup), ``registry`` (the Models page: versions, deploy
+``drift`` (histograms against the bundles' references), ``requests`` (listings and the job
+lookup), ``registry`` (the Models page: versions, deploy
 log, workers, the admin audit, per-version traffic), ``shadow`` (shadow versions' agreement
 with their primaries, from the newest shadow records); ``rollup`` holds what they share.
 """
