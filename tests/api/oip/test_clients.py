@@ -3,12 +3,15 @@
 ``tritonclient[http]`` (NVIDIA's Triton client: JSON and the binary tensor extension) and
 ``open-inference-openapi`` (the protocol working group's generated REST client) talk to a
 ``predlog api`` process on the demo bundles; every call leaves its record with the receiver.
-The KServe SDK is not among them: it pins ``psutil<6`` and ``pandas<3`` against the project's
-(docs/protocols.md).
+The KServe SDK's ``InferenceRESTClient`` runs from ``.venv-upstream`` (``make install``
+builds it: KServe pins ``psutil<6`` and ``pandas<3`` against the project's), through
+``kserve_client.py``.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -187,3 +190,34 @@ def test_open_inference_client(live_api: LiveApi) -> None:
         oip.model_version_infer("iris", "9", request=request)
     assert caught.value.status_code == 404
     assert caught.value.body == {"error": "model 'iris' has no version '9' (served: 1, 2)"}
+
+
+KSERVE_PYTHON = Path(".venv-upstream/bin/python")
+KSERVE_CLIENT = Path(__file__).with_name("kserve_client.py")
+
+
+def test_the_kserve_sdk_client(live_api: LiveApi) -> None:
+    """KServe's own InferenceRESTClient (v2), from its own environment (it pins psutil<6)."""
+    if not KSERVE_PYTHON.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{KSERVE_PYTHON} is missing: `make install` builds it")
+        pytest.skip(f"{KSERVE_PYTHON} is missing: `make install` builds it")
+    done = subprocess.run(
+        [str(KSERVE_PYTHON), str(KSERVE_CLIENT), f"http://{live_api.url}"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert (seen["live"], seen["ready"], seen["model_ready"]) == (True, True, True)
+    for datatype in ("FP32", "FP64"):
+        answer = seen[datatype]
+        assert answer["model_name"] == "iris"
+        outputs = answer["outputs"]
+        assert set(outputs) == {"probabilities", "label", "outlier_score", "is_outlier"}
+        assert np.asarray(outputs["probabilities"]).shape == (2, 3)
+        assert outputs["label"] == ["virginica", "setosa"]
+        record = live_api.record(request_id=f"kserve-{datatype}")
+        assert record["endpoint"] == "/v2/models/iris/infer"
+        assert record["status"] == 200
+        np.testing.assert_allclose(record["inputs"], ROWS, rtol=1e-6)
+    assert "nope" in seen["error"]
