@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -61,8 +62,15 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
     registry.fill_registry(url)
     models_dir = tmp_path / "models"
     records.write_manifest(models_dir)
+    with serve_dashboard(url, models_dir, tmp_path / "dashboard.log") as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serve_dashboard(url: str, models_dir: Path, log_path: Path) -> Iterator[str]:
+    """`predlog dashboard` on a free port over the store at ``url``; its base URL."""
     port = free_port()
-    log = (tmp_path / "dashboard.log").open("wb")
+    log = log_path.open("wb")
     command = [
         sys.executable, "-m", "predlog", "dashboard", "--host", "127.0.0.1", "--port", str(port),
         "--store", url, "--models", str(models_dir),
@@ -71,7 +79,7 @@ def dashboard_url(tmp_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: healthy(base) or process.poll() is not None, timeout=60, interval=0.2)
-        assert process.poll() is None, (tmp_path / "dashboard.log").read_text()
+        assert process.poll() is None, log_path.read_text()
         yield base
     finally:
         process.terminate()

@@ -3,8 +3,6 @@ feature flagged, and no Deploy button nor developer menu for the viewer."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +10,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, healthy, open_page, screenshots
+from tests.dashboard.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    open_page,
+    screenshots,
+    serve_dashboard,
+)
 from tests.dashboard.test_drift import SHIFTED, fill
-from tests.support import free_port, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 __all__ = ["screenshots"]  # the fixture, shared with the other browser test
@@ -25,26 +28,8 @@ def drift_dashboard(tmp_path: Path, models_dir: Path) -> Iterator[str]:
     """`predlog dashboard` over an SQLite store holding the drifting traffic."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     fill(url, models_dir, time.time())
-    port = free_port()
-    log = (tmp_path / "dashboard.log").open("wb")
-    command = [
-        sys.executable, "-m", "predlog", "dashboard", "--host", "127.0.0.1", "--port", str(port),
-        "--store", url, "--models", str(models_dir),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: healthy(base) or process.poll() is not None, timeout=60, interval=0.2)
-        assert process.poll() is None, (tmp_path / "dashboard.log").read_text()
+    with serve_dashboard(url, models_dir, tmp_path / "dashboard.log") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_the_drift_page_in_chromium(drift_dashboard: str, screenshots: Path) -> None:
