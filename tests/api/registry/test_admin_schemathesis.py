@@ -66,4 +66,10 @@ def test_no_5xx_with_and_without_keys(sqlite_url: str, models_dir: Path, tmp_pat
         assert run.returncode == 0, f"{name}:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
         generated, passed = map(int, re.findall(r"(\d+) generated, (\d+) passed", run.stdout)[0])
         assert generated == passed > 20, name
-        assert ("only 401/403 responses" in run.stdout) == (name == "no key"), name
+        # schemathesis names the operations that answered only 401 (or only 403). Without
+        # a key, every operation is refused; with one, none is (a read key may still meet
+        # only 403s where it asks to change: how many depends on the examples the time
+        # budget allows, so that is left out).
+        assert ("401 Unauthorized (" in run.stdout) == (name == "no key"), name
+        if name != "read key":
+            assert ("403 Forbidden (" in run.stdout) is False, name
