@@ -180,17 +180,29 @@ class Prediction(Base):
     __table_args__ = (
         Index(None, "event_time"),
         Index(None, "model", "version", "event_time"),
-        # On PostgreSQL the next three are partial: they hold only the rows they find
-        # (few requests carry an id, fail, or are outliers), so a normal insert skips
-        # them. Its planner proves "status = 404" or "BETWEEN 400 AND 499" implies
-        # "status >= 400"; SQLite's does not, and gains little from them: full there.
-        Index(None, "request_id", postgresql_where=text("request_id IS NOT NULL")),
-        Index(None, "is_outlier", "event_time", postgresql_where=text("is_outlier")),
+        # The next four are partial: they hold only the rows they find (few requests
+        # carry an id, fail, are outliers or shadows), so a normal insert skips them.
+        # PostgreSQL's planner proves "status = 404" or "BETWEEN 400 AND 499" implies
+        # "status >= 400"; SQLite's does not, so the status index stays full there. SQLite
+        # uses the others where the query says "x = ?" or "x IN (...)" for "x IS NOT
+        # NULL", and "is_outlier = 1" as written (migration 0012: 0.75 us less CPU per
+        # inserted row, a tenth of SQLite's insert).
+        Index(
+            None, "request_id", postgresql_where=text("request_id IS NOT NULL"),
+            sqlite_where=text("request_id IS NOT NULL"),
+        ),
+        Index(
+            None, "is_outlier", "event_time", postgresql_where=text("is_outlier"),
+            sqlite_where=text("is_outlier = 1"),
+        ),
         Index(None, "status", "event_time", postgresql_where=text("status >= 400")),
         # Loss accounting walks each process run's sequence numbers in order (queries.gaps).
         Index(None, "host", "pid", "run_id", "seq"),
-        # A shadow record's primary, for the agreement join (few rows: partial on PG).
-        Index(None, "shadow_of", postgresql_where=text("shadow_of IS NOT NULL")),
+        # A shadow record's primary, for the agreement join.
+        Index(
+            None, "shadow_of", postgresql_where=text("shadow_of IS NOT NULL"),
+            sqlite_where=text("shadow_of IS NOT NULL"),
+        ),
     )
 
 
