@@ -16,14 +16,7 @@ import orjson
 from api.errors import InvalidInputError, ModelNotFoundError, ModelNotReadyError
 from api.exchange import Reply
 from api.handlers import PredictionHandler
-from api.oip.codec import (
-    InferRequest,
-    output_names,
-    read_header,
-    read_request,
-    request_id,
-    write_response,
-)
+from api.oip.codec import InferRequest, RequestReader, output_names, write_response
 from api.oip.schemas import IS_OUTLIER, LABEL, OUTLIER_SCORE, PREDICTION, PROBABILITIES
 from api.records import RequestLog
 from api.runtime.model import ModelVersion, OnnxModelVersion
@@ -50,6 +43,7 @@ class OipHandler:
         self.predictions = predictions
         self.registry: ModelRouter = predictions.registry
         self.max_rows = max_rows
+        self.reader = RequestReader(max_rows)
         self.server = {"name": "predlog", "version": _package_version(), "extensions": EXTENSIONS}
 
     def ready(self) -> None:
@@ -117,11 +111,11 @@ class OipHandler:
             raise InvalidInputError(
                 f"the model name or version is longer than {MAX_NAME} characters"
             )
-        payload, tail = read_header(body, header_length)
+        header = self.reader.header(body, header_length)
         if log.request_id is None:  # X-Request-Id first, as on every route
-            log.request_id = request_id(payload)
+            log.request_id = self.reader.request_id(header)
         chosen = self.predictions.route(log, model, version)
-        request = read_request(payload, tail, chosen.manifest, self.max_rows)
+        request = self.reader.request(header, chosen.manifest)
         if chosen.remote:
             return self._infer_remote(log, chosen, request)
         self.predictions.infer_rows(log, chosen, request.rows)

@@ -10,7 +10,14 @@ import orjson
 import pytest
 
 from api.errors import InvalidInputError, MalformedRequestError
-from api.oip.codec import InferRequest, output_names, read_header, read_request, write_response
+from api.oip.codec import (
+    InferRequest,
+    RequestReader,
+    output_names,
+    read_header,
+    read_request,
+    write_response,
+)
 from tests.api.fixtures import fake_manifest
 
 MANIFEST = fake_manifest()
@@ -145,3 +152,116 @@ def test_binary_outputs_follow_the_header() -> None:
     tail = payload[header:]
     labels = struct.pack("<I", 9) + b"virginica" + struct.pack("<I", 6) + b"setosa"
     assert tail == labels + b"\x00\x01"
+
+
+def answer_of(
+    request: InferRequest, rows: list[dict[str, Any]], job_id: str
+) -> tuple[bytes, int | None]:
+    """What ``write_response`` must give: orjson's dump of the answer, then the binary data."""
+    n = len(rows)
+    wanted = request.outputs
+    outputs: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for name in output_names(MANIFEST) if wanted is None else list(wanted):
+        own = None if wanted is None else wanted[name]
+        data: list[Any]
+        if name == "probabilities":
+            data = [p for r in rows for p in r["prediction"]]
+            datatype, shape, raw = "FP32", [n, 3], struct.pack(f"<{len(data)}f", *data)
+        elif name == "label":
+            data = [r["label"] for r in rows]
+            raw = b"".join(struct.pack("<I", len(s.encode())) + s.encode() for s in data)
+            datatype, shape = "BYTES", [n]
+        elif name == "outlier_score":
+            data = [r["outlier_score"] for r in rows]
+            datatype, shape, raw = "FP64", [n], struct.pack(f"<{n}d", *data)
+        else:
+            data = [r["is_outlier"] for r in rows]
+            datatype, shape, raw = "BOOL", [n], bytes(data)
+        output: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
+        if request.binary if own is None else own:
+            chunks.append(raw)
+            output["parameters"] = {"binary_data_size": len(raw)}
+        else:
+            output["data"] = data
+        outputs.append(output)
+    header = orjson.dumps(
+        {
+            "model_name": MANIFEST.name,
+            "model_version": MANIFEST.version,
+            "id": job_id if request.id is None else request.id,
+            "parameters": {"job_id": job_id},
+            "outputs": outputs,
+        }
+    )
+    return (header + b"".join(chunks), len(header)) if chunks else (header, None)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        None,
+        {"label": True},
+        {"is_outlier": None, "probabilities": False, "label": None},
+        {"outlier_score": True, "probabilities": True, "label": True, "is_outlier": True},
+    ],
+)
+@pytest.mark.parametrize("labels", [["virginica"], ["setosa", "virginica", "setosa"], ['é"\\', ""]])
+def test_responses_are_the_answers_json_byte_for_byte(
+    binary: bool, outputs: dict[str, bool | None] | None, labels: list[str]
+) -> None:
+    rows = [
+        {"prediction": [0.1 * i, 0.2, 0.7], "label": label, "outlier_score": 0.25 * i,
+         "is_outlier": i % 2 == 1}
+        for i, label in enumerate(labels)
+    ]  # fmt: skip
+    for request_id in (None, 'r"1'):
+        request = InferRequest(request_id, [], outputs, binary)
+        for _ in range(2):  # the second answer from what the first one left in the caches
+            assert write_response(request, MANIFEST, rows, "job-3") == answer_of(
+                request, rows, "job-3"
+            )
+
+
+def binary_body(values: list[float], **fields: Any) -> tuple[bytes, int]:
+    header = body(tensor(parameters={"binary_data_size": 4 * len(values)}), **fields)
+    return header + struct.pack(f"<{len(values)}f", *values), len(header)
+
+
+def read_with(reader: RequestReader, payload: bytes, length: int) -> InferRequest:
+    header = reader.header(payload, length)
+    assert reader.request_id(header) == read_request_id(payload, length)
+    return reader.request(header, MANIFEST)
+
+
+def read_request_id(payload: bytes, length: int) -> str | None:
+    return parse(payload, length).id
+
+
+def test_the_reader_reads_a_known_header_as_a_new_one() -> None:
+    reader = RequestReader(8)
+    values = [v for row in ROWS for v in row]
+    first, length = binary_body(values, id="r1", outputs=[{"name": "label"}])
+    for payload in (first, first[:length] + struct.pack("<8f", *reversed(values))):
+        expected = parse(payload, length)
+        for _ in range(2):  # new, then known
+            got = read_with(reader, payload, length)
+            assert (got.id, got.outputs, got.binary) == (expected.id, expected.outputs, False)
+            assert got.rows == expected.rows
+    nan = first[:length] + struct.pack("<8f", *values[:4], float("nan"), 1, 2, 3)
+    for bad, message in (
+        (nan, "finite numbers"),
+        (first + b"more", "4 bytes after the tensors"),
+        (first[:-4], "announces 32 bytes of binary data, the body has 28"),
+    ):
+        with pytest.raises(InvalidInputError) as fresh:
+            parse(bad, length)
+        assert message in fresh.value.message
+        with pytest.raises(InvalidInputError) as known:
+            read_with(reader, bad, length)
+        assert known.value.message == fresh.value.message
+    # the same header against a model of other inputs: checked against that one
+    other = fake_manifest(version="2").model_copy(update={"input_name": "x"})
+    with pytest.raises(InvalidInputError, match=r"inputs\[0\]\.name must be 'x'"):
+        reader.request(reader.header(first, length), other)
