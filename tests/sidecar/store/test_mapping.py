@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from msgspec.structs import replace
 
-from sidecar.record import PredictionRecord
+from sidecar.record import PredictionRecord, RowResult
 from sidecar.store.mapping import (
     PREDICTION_COLUMNS,
     UtcText,
@@ -30,8 +30,24 @@ STORED_AT = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
         error_record(3),
         make_record(4, results=[], inputs=[]),
         make_record(5, request_id=None, routing="pinned", inference_ms=None),
+        make_record(
+            6, n_rows=1, results=[RowResult(prediction=[0.2], outlier_score=0.9, is_outlier=True)]
+        ),
+        make_record(7, n_rows=1, results=[RowResult(prediction=[0.1, 0.9], label="b")]),
+        make_record(
+            8, n_rows=2, results=[RowResult(prediction=[1.0]), RowResult(prediction=[2.0])]
+        ),
     ],
-    ids=["one-row", "five-rows", "error", "empty", "nones"],
+    ids=[
+        "one-row",
+        "five-rows",
+        "error",
+        "empty",
+        "nones",
+        "one-outlier",
+        "unscored",
+        "unscored-2",
+    ],
 )
 def test_values_follow_the_column_order_of_the_row(record: PredictionRecord) -> None:
     row = prediction_values(record, STORED_AT, lambda t: t)
