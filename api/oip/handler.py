@@ -16,7 +16,9 @@ import orjson
 from api.errors import InvalidInputError, ModelNotFoundError, ModelNotReadyError
 from api.exchange import Reply
 from api.handlers import PredictionHandler
-from api.oip.codec import InferRequest, RequestReader, output_names, write_response
+from api.oip.reader import RequestReader
+from api.oip.request import InferRequest, output_names
+from api.oip.response import write_response
 from api.oip.schemas import IS_OUTLIER, LABEL, OUTLIER_SCORE, PREDICTION, PROBABILITIES
 from api.records import RequestLog
 from api.runtime.model import ModelVersion, OnnxModelVersion

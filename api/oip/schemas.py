@@ -1,6 +1,6 @@
 """The Open Inference Protocol v2's JSON objects, for the OpenAPI docs and the metadata answers.
 
-The infer request is parsed by ``api.oip.codec`` (orjson, checks of its own: the binary
+The infer request is parsed by ``api.oip.request`` (orjson, checks of its own: the binary
 tensor extension puts raw bytes after the JSON); these models say what it accepts.
 """
 
