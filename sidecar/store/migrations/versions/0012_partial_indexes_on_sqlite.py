@@ -7,6 +7,8 @@ as SQLAlchemy writes the bare column) or where an "IS NOT NULL" index meets "x =
 then skips three of the table's nine indexes (``python -m bench.sidecar``: 0.75 us less
 writer CPU per record). The status index stays full on SQLite (its planner cannot prove
 that "status BETWEEN 400 AND 499" implies "status >= 400"). PostgreSQL is unchanged.
+On a large store the upgrade reads the whole table once per index it builds, while ingest
+waits: run it in a quiet hour.
 
 Revision ID: 0012
 Revises: 0011
