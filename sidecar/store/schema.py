@@ -188,11 +188,16 @@ class Prediction(Base):
         # NULL", and "is_outlier = 1" as written (migration 0012: 0.75 us less CPU per
         # inserted row, a tenth of SQLite's insert).
         Index(
-            None, "request_id", postgresql_where=text("request_id IS NOT NULL"),
+            None,
+            "request_id",
+            postgresql_where=text("request_id IS NOT NULL"),
             sqlite_where=text("request_id IS NOT NULL"),
         ),
         Index(
-            None, "is_outlier", "event_time", postgresql_where=text("is_outlier"),
+            None,
+            "is_outlier",
+            "event_time",
+            postgresql_where=text("is_outlier"),
             sqlite_where=text("is_outlier = 1"),
         ),
         Index(None, "status", "event_time", postgresql_where=text("status >= 400")),
@@ -200,7 +205,9 @@ class Prediction(Base):
         Index(None, "host", "pid", "run_id", "seq"),
         # A shadow record's primary, for the agreement join.
         Index(
-            None, "shadow_of", postgresql_where=text("shadow_of IS NOT NULL"),
+            None,
+            "shadow_of",
+            postgresql_where=text("shadow_of IS NOT NULL"),
             sqlite_where=text("shadow_of IS NOT NULL"),
         ),
     )
