@@ -45,7 +45,7 @@ class _Known:
 
 
 class RequestReader:
-    """``read_header`` and ``read_request`` for a handler, remembering the binary tensor
+    """``read_header`` and ``read_checked`` for a handler, remembering the binary tensor
     extension's JSON headers.
 
     A client sends the same header on every call of a shape (tritonclient and KServe's
@@ -77,7 +77,7 @@ class RequestReader:
         return request_id(header.payload) if known is None else known.id
 
     def request(self, header: Header, manifest: BundleManifest) -> InferRequest:
-        """``read_request`` of the header against ``manifest``."""
+        """``read_checked``'s request for the header against ``manifest``."""
         known = header.known
         if known is not None:
             checked = known.checked.get(id(manifest))

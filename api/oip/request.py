@@ -78,17 +78,11 @@ def request_id(payload: dict[str, Any]) -> str | None:
     return found
 
 
-def read_request(
-    payload: dict[str, Any], tail: bytes, manifest: BundleManifest, max_rows: int
-) -> InferRequest:
-    """Check an infer request (``read_header``'s) against ``manifest``'s one input tensor."""
-    return read_checked(payload, tail, manifest, max_rows)[0]
-
-
 def read_checked(
     payload: dict[str, Any], tail: bytes, manifest: BundleManifest, max_rows: int
 ) -> tuple[InferRequest, Layout | None]:
-    """``read_request``, and the layout of its binary input (None: its values were JSON)."""
+    """Check an infer request (``read_header``'s) against ``manifest``'s one input tensor:
+    the request, and the layout of its binary input (None: its values were JSON)."""
     params = _parameters(payload, "parameters")
     binary = params.get("binary_data_output", False)
     if type(binary) is not bool:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, Select, not_, select
+from sqlalchemy import Engine, Select, select
 
 from dashboard.queries.rollup import read_frame
 from dashboard.window import Filters, Window
@@ -63,10 +63,7 @@ def recent_requests(
     if status is not None:
         query = query.where(predictions.c.status == status)
     if outlier is not None:
-        # The bare column for outliers: the partial indexes hold "WHERE is_outlier"
-        # (PostgreSQL) and "WHERE is_outlier = 1" (SQLite), not "is_outlier = ?".
-        flag = predictions.c.is_outlier
-        query = query.where(flag if outlier else not_(flag))
+        query = query.where(predictions.c.is_outlier == outlier)
     return _utc(read_frame(engine, query.order_by(predictions.c.event_time.desc()).limit(limit)))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from api.oip.request import InferRequest, read_header, read_request
+from api.oip.request import InferRequest, read_checked, read_header
 from tests.api.fixtures import fake_manifest
 
 MANIFEST = fake_manifest()
@@ -15,7 +15,7 @@ ROWS = [[6.7, 3.0, 5.2, 2.3], [5.1, 3.5, 1.4, 0.2]]
 
 
 def parse(payload: bytes, header_length: int | None = None, max_rows: int = 8) -> InferRequest:
-    return read_request(*read_header(payload, header_length), MANIFEST, max_rows)
+    return read_checked(*read_header(payload, header_length), MANIFEST, max_rows)[0]
 
 
 def tensor(**fields: Any) -> dict[str, Any]:
