@@ -33,7 +33,7 @@ LABELS = ("setosa", "versicolor", "virginica")
 def write_feedback(
     engine: Engine, rng: np.random.Generator, rows: dict[str, Any], end: datetime
 ) -> int:
-    """Feedback for one generated day (``fill_store.Day.rows``); the feedback rows written."""
+    """Feedback for one generated day (``fill_days.Day.rows``); the feedback rows written."""
     status = np.asarray(rows["status"])
     results = rows["results"]
     answered = np.flatnonzero((status == 200) & np.array([r is not None for r in results]))
