@@ -17,7 +17,7 @@ from dashboard.window import Filters, custom_window
 from sidecar.store.engine import make_engine
 from sidecar.store.schema import feedback, quality_rollups
 from tests.client.test_load_live_api import PREDLOG, live_api  # noqa: F401 (a fixture)
-from tests.dashboard.test_pages import metrics, start
+from tests.dashboard.apptest import metrics, start
 from tests.support import wait_for
 
 pytestmark = pytest.mark.slow

@@ -27,7 +27,7 @@ from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.references import ReferenceSource
 from sidecar.store.writer import StoreWriter
-from tests.dashboard.test_pages import charts, metrics, start
+from tests.dashboard.apptest import charts, metrics, start
 from tests.records import make_record
 
 PER_MINUTE = 60

@@ -17,7 +17,7 @@ from dashboard import queries
 from dashboard.window import Filters
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
-from tests.dashboard.test_pages import start
+from tests.dashboard.apptest import start
 
 # What the store's audit holds after ``audited``, newest first: (user, action, model,
 # version, status, client)

@@ -15,7 +15,7 @@ from dashboard.queries.quality import quality
 from dashboard.window import Filters, preset_window
 from sidecar.store.engine import make_engine
 from tests.dashboard import quality_records
-from tests.dashboard.test_pages import metrics, start
+from tests.dashboard.apptest import metrics, start
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sidecar.record import validate_record
 from sidecar.store.engine import make_engine
 from sidecar.store.migrate import upgrade
 from sidecar.store.writer import StoreWriter
-from tests.dashboard.test_pages import metrics, start
+from tests.dashboard.apptest import metrics, start
 from tests.records import make_record
 
 
