@@ -26,7 +26,8 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.faults.harness import Answers, Api, Figures, System, under_load, wait_until
+from tests.faults.harness import Answers, Figures, System, under_load
+from tests.faults.processes import Api, wait_until
 from tests.faults.service import Service
 
 

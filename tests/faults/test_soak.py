@@ -15,7 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from sidecar.store.schema import predictions
-from tests.faults.harness import PgCluster, Proc, System, under_load
+from tests.faults.harness import System, under_load
+from tests.faults.processes import Proc
+from tests.faults.stores import PgCluster
 
 SECONDS = int(os.environ.get("PREDLOG_FAULTS_SOAK_SECONDS", "600"))
 """How long the soak runs (10 minutes; shorter only to try the test itself)."""

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import Answers, PgCluster, System, sqlite_locked, under_load
+from tests.faults.harness import Answers, System, under_load
+from tests.faults.stores import PgCluster, sqlite_locked
 
 
 def check(system: System, scenario: str, store: str, answers: Answers) -> None:
